@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using Backprop.Coordinator.Training;
+using Backprop.Data;
+using Backprop.Engine;
+using Backprop.Models;
+using Backprop.Networks;
+using Backprop.Training;
+
+namespace Backprop.Coordinator.Cli;
+
+/// <summary><c>backprop train</c>: trains a network and prints a line per epoch.</summary>
+internal sealed class TrainCommand
+{
+    private readonly DataOptionSet _data = new();
+    private readonly Option<ScalingKind> _scale = new Option<ScalingKind>("--scale")
+    {
+        Description = "Feature scaling fitted on the training data: none, max, minmax, standard",
+        DefaultValueFactory = _ => ScalingKind.Max,
+        HelpName = "none|max|minmax|standard",
+    }.WithParser(Parse.Scaling);
+    private readonly Option<int[]?> _hidden = new Option<int[]?>("--hidden")
+    {
+        Description = "Hidden layer sizes, comma-separated (input and output sizes come from the data)",
+        HelpName = "N,N,...",
+        Arity = ArgumentArity.ExactlyOne,
+    }.WithParser(Parse.Sizes);
+    private readonly Option<int[]?> _layers = new Option<int[]?>("--layers")
+    {
+        Description = "All layer sizes including input and output, comma-separated (instead of --hidden); checked against the data",
+        HelpName = "N,N,...",
+        Arity = ArgumentArity.ExactlyOne,
+    }.WithParser(Parse.Sizes);
+    private readonly Option<Activation> _activation = new Option<Activation>("--activation")
+    {
+        Description = "Hidden activation: logistic, tanh, relu",
+        DefaultValueFactory = _ => Activation.ReLU,
+    }.WithParser(Parse.Activation);
+    private readonly Option<Activation?> _output = new Option<Activation?>("--output")
+    {
+        Description = "Output activation: softmax (default with cross-entropy), logistic (default with quadratic), tanh, relu, identity",
+    }.WithParser(t => { var (v, e) = Parse.Activation(t); return (v, e); });
+    private readonly Option<Cost> _cost = new Option<Cost>("--cost")
+    {
+        Description = "Cost: quadratic (the seed's ½‖a − y‖²) or cross-entropy",
+        DefaultValueFactory = _ => Cost.CrossEntropy,
+    }.WithParser(Parse.Cost);
+    private readonly Option<OptimizerKind> _optimizer = new Option<OptimizerKind>("--optimizer")
+    {
+        Description = "Update rule: sgd, momentum, adam",
+        DefaultValueFactory = _ => OptimizerKind.Adam,
+    }.WithParser(Parse.Optimizer);
+    private readonly Option<float?> _learningRate = new("--learning-rate", "--lr")
+    {
+        Description = "η (default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam)",
+    };
+    private readonly Option<float> _momentum = new("--momentum") { Description = "μ for momentum", DefaultValueFactory = _ => 0.9f };
+    private readonly Option<float> _beta1 = new("--beta1") { Description = "β₁ for adam", DefaultValueFactory = _ => 0.9f };
+    private readonly Option<float> _beta2 = new("--beta2") { Description = "β₂ for adam", DefaultValueFactory = _ => 0.999f };
+    private readonly Option<float> _epsilon = new("--epsilon") { Description = "ε for adam", DefaultValueFactory = _ => 1e-8f };
+    private readonly Option<float> _weightDecay = new("--weight-decay") { Description = "L2 weight decay λ (weights only)", DefaultValueFactory = _ => 0f };
+    private readonly Option<int> _warmup = new("--warmup-steps") { Description = "Steps of linear learning-rate warm-up", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _batchSize = new("--batch-size") { Description = "Samples per mini-batch", DefaultValueFactory = _ => 32 };
+    private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 };
+    private readonly Option<int> _seed = new("--seed") { Description = "Seed of the initial weights and the epoch order", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 };
+    private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
+    private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
+
+    public Command Build()
+    {
+        var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
+        foreach (var option in _data.All) command.Options.Add(option);
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _save, _quiet })
+            command.Options.Add(option);
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(_hidden) is not null && result.GetResult(_layers) is not null) result.AddError("--hidden and --layers cannot be used together");
+        });
+        Positive(_batchSize);
+        Positive(_epochs);
+        Positive(_chunkSize);
+        command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output)));
+        return command;
+    }
+
+    private static void Positive(Option<int> option) =>
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError($"{option.Name} '{r.GetValueOrDefault<int>()}': must be at least 1");
+        });
+
+    private int Run(ParseResult result, TextWriter output)
+    {
+        var quiet = result.GetValue(_quiet);
+        var split = DataSources.Load(_data.Read(result));
+        var scaling = FeatureScaling.Fit(result.GetValue(_scale), split.Train);
+        var train = scaling.Apply(split.Train);
+        var test = scaling.Apply(split.Test);
+        var architecture = BuildArchitecture(result, train);
+
+        var kind = result.GetValue(_optimizer);
+        var optimizer = new OptimizerSettings(
+            kind,
+            result.GetValue(_learningRate) ?? DefaultLearningRate(kind),
+            result.GetValue(_momentum), result.GetValue(_beta1), result.GetValue(_beta2), result.GetValue(_epsilon),
+            result.GetValue(_weightDecay), result.GetValue(_warmup));
+        var problem = optimizer.Validate();
+        if (problem is not null) throw new InvalidInputException($"optimizer settings: {problem}");
+
+        var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize));
+        if (!quiet)
+        {
+            output.WriteLine($"data     {split.Train.Name}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
+            output.WriteLine($"network  {architecture} ({architecture.ParameterCount:N0} parameters)");
+            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}");
+        }
+
+        var run = new TrainingRun(settings, train, test);
+        var engine = new BatchEngine(architecture, settings.ChunkSize);
+        var sum = new GradientSum(architecture.ParameterCount);
+        EpochReport? last = null;
+        while (!run.Finished)
+        {
+            engine.Gradient(run.Parameters, train, run.CurrentBatch.Span, sum);
+            var report = run.Apply(sum);
+            if (report is null) continue;
+            last = report;
+            if (!quiet) output.WriteLine(Format(report));
+        }
+
+        output.WriteLine($"test accuracy {last!.TestAccuracy:F4}, test loss {last.TestLoss:F4}");
+        var path = result.GetValue(_save);
+        if (path is not null)
+        {
+            var metadata = new Dictionary<string, string>
+            {
+                ["data"] = split.Train.Name,
+                ["data.sha256"] = split.Train.ContentHash,
+                ["classes"] = train.ClassCount.ToString(CultureInfo.InvariantCulture),
+                ["optimizer"] = OptimizerSettings.Name(kind),
+                ["learning-rate"] = optimizer.LearningRate.ToString(CultureInfo.InvariantCulture),
+                ["batch-size"] = settings.BatchSize.ToString(CultureInfo.InvariantCulture),
+                ["epochs"] = settings.Epochs.ToString(CultureInfo.InvariantCulture),
+                ["seed"] = settings.Seed.ToString(CultureInfo.InvariantCulture),
+                ["test-accuracy"] = last.TestAccuracy.ToString("F4", CultureInfo.InvariantCulture),
+            };
+            ModelFile.Save(new Model(architecture, run.Parameters, scaling, metadata), path);
+            output.WriteLine($"model saved to {path}");
+        }
+        return 0;
+    }
+
+    internal static string Format(EpochReport r) =>
+        $"epoch {r.Epoch.ToString(CultureInfo.InvariantCulture).PadLeft(r.Epochs.ToString(CultureInfo.InvariantCulture).Length)}/{r.Epochs}" +
+        $"  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4}  test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4}" +
+        $"  {r.Elapsed.TotalSeconds:F2} s  {r.SamplesPerSecond:N0} samples/s";
+
+    private static float DefaultLearningRate(OptimizerKind kind) => kind switch
+    {
+        OptimizerKind.Sgd => 0.1f,
+        OptimizerKind.Momentum => 0.01f,
+        _ => 0.001f,
+    };
+
+    private Architecture BuildArchitecture(ParseResult result, DataSet train)
+    {
+        var cost = result.GetValue(_cost);
+        var hidden = result.GetValue(_activation);
+        var output = result.GetValue(_output) ?? (cost == Cost.CrossEntropy ? Activation.Softmax : Activation.Logistic);
+        if (!Activations.IsHidden(hidden)) throw new InvalidInputException($"--activation {Activations.Name(hidden)}: a hidden layer needs logistic, tanh or relu");
+        if (!Costs.Supports(cost, output)) throw new InvalidInputException($"--cost {Costs.Name(cost)} needs a softmax or logistic output, not --output {Activations.Name(output)}");
+
+        var classes = train.ClassCount;
+        var outputUnits = output != Activation.Softmax && classes == 2 ? 1 : classes;
+        int[] sizes;
+        var layers = result.GetValue(_layers);
+        if (layers is { Length: > 0 })
+        {
+            var text = string.Join(',', layers);
+            if (layers.Length < 2) throw new InvalidInputException($"--layers {text}: give at least the input and output sizes");
+            if (layers[0] != train.FeatureCount)
+                throw new InvalidInputException($"--layers {text}: the input layer has {layers[0]} units but {train.Name} has {train.FeatureCount} features per sample");
+            var binary = classes == 2 && layers[^1] == 1 && output != Activation.Softmax;
+            if (layers[^1] != classes && !binary)
+                throw new InvalidInputException($"--layers {text}: the output layer has {layers[^1]} units but {train.Name} has {classes} classes");
+            sizes = layers;
+        }
+        else
+        {
+            sizes = [train.FeatureCount, .. result.GetValue(_hidden) is { Length: > 0 } h ? h : [64], outputUnits];
+        }
+        try
+        {
+            return new Architecture(sizes, hidden, output, cost);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidInputException($"network {string.Join('-', sizes)}: {e.Message.Split(" (Parameter")[0]}", e);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Backprop.Coordinator.Cli;
+
+return CommandLine.Run(args, Console.Out, Console.Error);

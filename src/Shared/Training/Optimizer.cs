@@ -1,0 +1,202 @@
+using Backprop.Networks;
+
+namespace Backprop.Training;
+
+/// <summary>The update rules, from simple to complex.</summary>
+public enum OptimizerKind
+{
+    /// <summary>The seed's plain gradient descent: Δw = −η ∂C/∂w.</summary>
+    Sgd,
+    /// <summary>Gradient descent with (heavy-ball) momentum.</summary>
+    Momentum,
+    /// <summary>Adam (Kingma and Ba 2015).</summary>
+    Adam,
+}
+
+/// <summary>Hyper-parameters of the update rule.</summary>
+/// <param name="Kind">Which rule.</param>
+/// <param name="LearningRate">η.</param>
+/// <param name="Momentum">μ for <see cref="OptimizerKind.Momentum"/>.</param>
+/// <param name="Beta1">β₁ for Adam.</param>
+/// <param name="Beta2">β₂ for Adam.</param>
+/// <param name="Epsilon">ε for Adam.</param>
+/// <param name="WeightDecay">λ of the L2 penalty ½λ‖W‖², added to the gradient of weights (not biases).</param>
+/// <param name="WarmupSteps">Steps over which η rises linearly to its full value (Goyal et al. 2017).</param>
+public sealed record OptimizerSettings(
+    OptimizerKind Kind = OptimizerKind.Sgd,
+    float LearningRate = 0.1f,
+    float Momentum = 0.9f,
+    float Beta1 = 0.9f,
+    float Beta2 = 0.999f,
+    float Epsilon = 1e-8f,
+    float WeightDecay = 0f,
+    int WarmupSteps = 0)
+{
+    /// <summary>Names the first setting that is out of range, or null when all are fine.</summary>
+    public string? Validate()
+    {
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) return $"learning rate {LearningRate} must be a positive number";
+        if (Momentum is < 0 or >= 1 || float.IsNaN(Momentum)) return $"momentum {Momentum} must be in [0, 1)";
+        if (Beta1 is < 0 or >= 1 || float.IsNaN(Beta1)) return $"beta1 {Beta1} must be in [0, 1)";
+        if (Beta2 is < 0 or >= 1 || float.IsNaN(Beta2)) return $"beta2 {Beta2} must be in [0, 1)";
+        if (!(Epsilon > 0)) return $"epsilon {Epsilon} must be positive";
+        if (WeightDecay < 0 || !float.IsFinite(WeightDecay)) return $"weight decay {WeightDecay} must be ≥ 0";
+        if (WarmupSteps < 0) return $"warm-up steps {WarmupSteps} must be ≥ 0";
+        return null;
+    }
+
+    /// <summary>The name used on the command line.</summary>
+    public static string Name(OptimizerKind kind) => kind.ToString().ToLowerInvariant();
+
+    /// <summary>Parses "sgd", "momentum", "adam".</summary>
+    public static bool TryParse(string text, out OptimizerKind kind) =>
+        Enum.TryParse(text.Trim(), ignoreCase: true, out kind) && Enum.IsDefined(kind);
+}
+
+/// <summary>
+/// Applies one update θ ← θ + Δθ from a gradient sum over n samples: the average is g = sum / n
+/// (the cost is an average over C(x)). Keeps its state (velocities, moments, the step count t)
+/// in flat arrays beside the parameters.
+/// </summary>
+public abstract class Optimizer
+{
+    private readonly Architecture _architecture;
+
+    /// <summary>Creates the optimizer for <paramref name="architecture"/>.</summary>
+    protected Optimizer(Architecture architecture, OptimizerSettings settings)
+    {
+        var problem = settings.Validate();
+        if (problem is not null) throw new ArgumentException(problem, nameof(settings));
+        _architecture = architecture;
+        Settings = settings;
+    }
+
+    /// <summary>The hyper-parameters.</summary>
+    public OptimizerSettings Settings { get; }
+    /// <summary>t: updates applied so far.</summary>
+    public long StepCount { get; protected set; }
+    /// <summary>The state arrays, in a fixed order (for checkpoints).</summary>
+    public abstract IReadOnlyList<float[]> State { get; }
+
+    /// <summary>Creates the optimizer <paramref name="settings"/> names.</summary>
+    public static Optimizer Create(Architecture architecture, OptimizerSettings settings) => settings.Kind switch
+    {
+        OptimizerKind.Sgd => new Sgd(architecture, settings),
+        OptimizerKind.Momentum => new MomentumSgd(architecture, settings),
+        OptimizerKind.Adam => new Adam(architecture, settings),
+        _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Kind, null),
+    };
+
+    /// <summary>η for the next step: linear warm-up, then constant.</summary>
+    public float CurrentLearningRate =>
+        Settings.WarmupSteps > 0 && StepCount < Settings.WarmupSteps
+            ? Settings.LearningRate * (StepCount + 1) / Settings.WarmupSteps
+            : Settings.LearningRate;
+
+    /// <summary>One step from the gradient <paramref name="sum"/> of <paramref name="sampleCount"/> samples.</summary>
+    public void Step(Span<float> parameters, ReadOnlySpan<float> sum, int sampleCount)
+    {
+        if (parameters.Length != _architecture.ParameterCount || sum.Length != parameters.Length)
+            throw new ArgumentException("parameter and gradient sizes differ from the network's");
+        ArgumentOutOfRangeException.ThrowIfLessThan(sampleCount, 1);
+        var η = CurrentLearningRate;
+        var inverseCount = 1f / sampleCount;
+        StepCount++;
+        BeginStep();
+        for (var l = 0; l < _architecture.LayerCount; l++)
+        {
+            // L2 weight decay on weights only: g ← g + λw.
+            Update(parameters, sum, _architecture.WeightOffset(l), _architecture.WeightCount(l), inverseCount, η, Settings.WeightDecay);
+            Update(parameters, sum, _architecture.BiasOffset(l), _architecture.OutputsOf(l), inverseCount, η, 0f);
+        }
+    }
+
+    /// <summary>Called once per step before the updates (for per-step constants).</summary>
+    protected virtual void BeginStep() { }
+
+    /// <summary>Updates θ[start … start + count) with g = sum · inverseCount + λθ.</summary>
+    protected abstract void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ);
+
+    /// <summary>Restores the state saved from <see cref="State"/> and <see cref="StepCount"/>.</summary>
+    public void Restore(long stepCount, IReadOnlyList<float[]> state)
+    {
+        if (state.Count != State.Count) throw new ArgumentException($"{state.Count} state arrays for an optimizer with {State.Count}", nameof(state));
+        for (var k = 0; k < state.Count; k++)
+        {
+            if (state[k].Length != State[k].Length) throw new ArgumentException($"state array {k} has {state[k].Length} values, expected {State[k].Length}", nameof(state));
+            state[k].CopyTo(State[k], 0);
+        }
+        StepCount = stepCount;
+    }
+}
+
+/// <summary>Δθ = −η g.</summary>
+public sealed class Sgd(Architecture architecture, OptimizerSettings settings) : Optimizer(architecture, settings)
+{
+    /// <inheritdoc/>
+    public override IReadOnlyList<float[]> State => [];
+
+    /// <inheritdoc/>
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    {
+        for (var i = start; i < start + count; i++)
+        {
+            var g = sum[i] * inverseCount + λ * θ[i];
+            θ[i] -= η * g;
+        }
+    }
+}
+
+/// <summary>v ← μv + g; Δθ = −η v.</summary>
+public sealed class MomentumSgd(Architecture architecture, OptimizerSettings settings) : Optimizer(architecture, settings)
+{
+    private readonly float[] _velocity = new float[architecture.ParameterCount];
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<float[]> State => [_velocity];
+
+    /// <inheritdoc/>
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    {
+        var μ = Settings.Momentum;
+        for (var i = start; i < start + count; i++)
+        {
+            var g = sum[i] * inverseCount + λ * θ[i];
+            _velocity[i] = μ * _velocity[i] + g;  // v ← μv + g
+            θ[i] -= η * _velocity[i];            // θ ← θ − ηv
+        }
+    }
+}
+
+/// <summary>Adam: m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²; Δθ = −η m̂ / (√v̂ + ε) with bias-corrected m̂, v̂.</summary>
+public sealed class Adam(Architecture architecture, OptimizerSettings settings) : Optimizer(architecture, settings)
+{
+    private readonly float[] _m = new float[architecture.ParameterCount];
+    private readonly float[] _v = new float[architecture.ParameterCount];
+    private float _mCorrection = 1, _vCorrection = 1;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<float[]> State => [_m, _v];
+
+    /// <inheritdoc/>
+    protected override void BeginStep()
+    {
+        _mCorrection = (float)(1 / (1 - Math.Pow(Settings.Beta1, StepCount)));  // 1 / (1 − β₁ᵗ)
+        _vCorrection = (float)(1 / (1 - Math.Pow(Settings.Beta2, StepCount)));  // 1 / (1 − β₂ᵗ)
+    }
+
+    /// <inheritdoc/>
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    {
+        float β1 = Settings.Beta1, β2 = Settings.Beta2, ε = Settings.Epsilon;
+        for (var i = start; i < start + count; i++)
+        {
+            var g = sum[i] * inverseCount + λ * θ[i];
+            _m[i] = β1 * _m[i] + (1 - β1) * g;       // first moment
+            _v[i] = β2 * _v[i] + (1 - β2) * g * g;   // second moment
+            var mHat = _m[i] * _mCorrection;
+            var vHat = _v[i] * _vCorrection;
+            θ[i] -= η * mHat / (MathF.Sqrt(vHat) + ε);
+        }
+    }
+}
