@@ -36,6 +36,11 @@ internal static class Parse
         return (sizes, null);
     }
 
+    public static (int Value, string? Error) PositiveInt(string text) =>
+        int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) && n >= 1
+            ? (n, null)
+            : (0, "expected a whole number of at least 1");
+
     public static (Activation Value, string? Error) Activation(string text) =>
         Activations.TryParse(text, out var f) ? (f, null) : (default, "expected logistic, tanh, relu, softmax or identity");
 
@@ -92,13 +97,18 @@ internal sealed class DataOptionSet
         Description = "Seed of the train/test split",
         DefaultValueFactory = _ => 0,
     };
+    public Option<int?> Classes { get; } = new Option<int?>("--classes")
+    {
+        Description = "Number of classes (default: largest training label + 1); a label outside is an error",
+    }.WithParser(t => { var (n, e) = Parse.PositiveInt(t); return (n, e); });
 
-    public IEnumerable<Option> All => [Data, TestData, TestFraction, LabelColumn, Header, SplitSeed];
+    public IEnumerable<Option> All => [Data, TestData, TestFraction, LabelColumn, Header, SplitSeed, Classes];
 
     public DataOptions Read(ParseResult result) => new(
         result.GetValue(Data)!,
         result.GetValue(TestData),
         result.GetValue(TestFraction),
         new CsvOptions(result.GetValue(LabelColumn), result.GetValue(Header)),
-        result.GetValue(SplitSeed));
+        result.GetValue(SplitSeed),
+        result.GetValue(Classes));
 }

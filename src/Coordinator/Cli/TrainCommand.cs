@@ -60,10 +60,10 @@ internal sealed class TrainCommand
     private readonly Option<float> _epsilon = new("--epsilon") { Description = "ε for adam", DefaultValueFactory = _ => 1e-8f };
     private readonly Option<float> _weightDecay = new("--weight-decay") { Description = "L2 weight decay λ (weights only)", DefaultValueFactory = _ => 0f };
     private readonly Option<int> _warmup = new("--warmup-steps") { Description = "Steps of linear learning-rate warm-up", DefaultValueFactory = _ => 0 };
-    private readonly Option<int> _batchSize = new("--batch-size") { Description = "Samples per mini-batch", DefaultValueFactory = _ => 32 };
-    private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 };
+    private readonly Option<int> _batchSize = new Option<int>("--batch-size") { Description = "Samples per mini-batch", DefaultValueFactory = _ => 32 }.WithParser(Parse.PositiveInt);
+    private readonly Option<int> _epochs = new Option<int>("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 }.WithParser(Parse.PositiveInt);
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of the initial weights and the epoch order", DefaultValueFactory = _ => 1 };
-    private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 };
+    private readonly Option<int> _chunkSize = new Option<int>("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 }.WithParser(Parse.PositiveInt);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
 
@@ -77,18 +77,9 @@ internal sealed class TrainCommand
         {
             if (result.GetResult(_hidden) is not null && result.GetResult(_layers) is not null) result.AddError("--hidden and --layers cannot be used together");
         });
-        Positive(_batchSize);
-        Positive(_epochs);
-        Positive(_chunkSize);
         command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output)));
         return command;
     }
-
-    private static void Positive(Option<int> option) =>
-        option.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError($"{option.Name} '{r.GetValueOrDefault<int>()}': must be at least 1");
-        });
 
     private int Run(ParseResult result, TextWriter output)
     {

@@ -105,7 +105,7 @@ public sealed class DataSet
         for (var i = 0; i < Count; i++)
         {
             if (_labels[i] >= classCount)
-                throw new InvalidInputException($"{Describe(i)}: label {_labels[i]} is out of range for {classCount} classes (labels must be 0 … {classCount - 1})");
+                throw new InvalidInputException($"{Describe(i)}: label {_labels[i]} is out of range for {classCount} class{(classCount == 1 ? "" : "es")} (labels must be 0 … {classCount - 1})");
         }
         return new DataSet(Name, _features, FeatureCount, _labels, classCount, _origins);
     }

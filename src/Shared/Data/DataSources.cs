@@ -10,12 +10,14 @@ namespace Backprop.Data;
 /// <param name="TestFraction">The part held out for testing when the data has no test part.</param>
 /// <param name="Csv">How CSV files are read.</param>
 /// <param name="SplitSeed">Seed of the train/test split.</param>
+/// <param name="Classes">The number of classes; by default the largest training label + 1. A label outside is an error.</param>
 public sealed record DataOptions(
     string Data = "digits",
     string? TestData = null,
     double TestFraction = 0.2,
     CsvOptions? Csv = null,
-    int SplitSeed = 0);
+    int SplitSeed = 0,
+    int? Classes = null);
 
 /// <summary>Turns <see cref="DataOptions"/> into a loaded train/test split.</summary>
 public static class DataSources
@@ -37,7 +39,7 @@ public static class DataSources
         }
         if (split.Train.FeatureCount != split.Test.FeatureCount)
             throw new InvalidInputException($"{split.Test.Name} has {split.Test.FeatureCount} features per sample but {split.Train.Name} has {split.Train.FeatureCount}");
-        var classes = Math.Max(split.Train.ClassCount, split.Test.ClassCount);
+        var classes = options.Classes ?? split.Train.ClassCount;
         return new DataSplit(split.Train.WithClassCount(classes), split.Test.WithClassCount(classes));
     }
 

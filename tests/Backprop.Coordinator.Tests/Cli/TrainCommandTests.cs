@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Backprop.Coordinator.Tests.Cli;
+
+public sealed partial class TrainCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("train-tests").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [GeneratedRegex(@"test accuracy (\d\.\d+)")]
+    private static partial Regex TestAccuracy();
+
+    private static double AccuracyOf(string output) =>
+        double.Parse(TestAccuracy().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void Train_Xor_SeedsLogisticQuadraticSgd_LearnsIt()
+    {
+        var (code, output, error) = CommandLineRunner.Run("train", "--data", "xor", "--hidden", "3", "--activation", "logistic", "--cost", "quadratic",
+            "--optimizer", "sgd", "--lr", "2", "--batch-size", "4", "--epochs", "2000", "--scale", "none", "--seed", "1", "--quiet");
+        Assert.True(code == 0, error);
+        Assert.Equal(1.0, AccuracyOf(output));
+        var loss = double.Parse(Regex.Match(output, @"test loss (\d\.\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.True(loss < 0.01, output);
+    }
+
+    [Fact]
+    public void Train_Defaults_ReachAtLeast95PercentOnDigits()
+    {
+        var (code, output, error) = CommandLineRunner.Run();
+        Assert.True(code == 0, error);
+        Assert.Contains("digits: 1438 training, 359 test samples", output);
+        Assert.True(AccuracyOf(output) >= 0.95, output);
+    }
+
+    [Fact]
+    public void Train_FashionMnist_ReachesAtLeast85PercentInTwoEpochs()
+    {
+        var (code, output, error) = CommandLineRunner.Run("train", "--data", TestData.FashionMnist, "--hidden", "128", "--epochs", "2", "--batch-size", "64", "--quiet");
+        Assert.True(code == 0, error);
+        Assert.True(AccuracyOf(output) >= 0.85, output);
+    }
+
+    [Fact]
+    public void TrainSaveThenEval_ReportsTheSameTestAccuracy()
+    {
+        var path = Path.Combine(_dir, "digits.bpm");
+        var (code, output, error) = CommandLineRunner.Run("train", "--epochs", "3", "--save", path, "--quiet");
+        Assert.True(code == 0, error);
+        var trained = AccuracyOf(output);
+
+        (code, output, error) = CommandLineRunner.Run("eval", "--model", path);
+        Assert.True(code == 0, error);
+        var evaluated = double.Parse(Regex.Match(output, @"accuracy (\d\.\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+        Assert.Equal(trained, evaluated);
+        Assert.StartsWith("test: 359 samples", output);
+    }
+
+    [Fact]
+    public void Train_SameSeed_GivesTheSameModelBytes()
+    {
+        string a = Path.Combine(_dir, "a.bpm"), b = Path.Combine(_dir, "b.bpm");
+        Assert.Equal(0, CommandLineRunner.Run("train", "--epochs", "2", "--seed", "7", "--save", a, "--quiet").ExitCode);
+        Assert.Equal(0, CommandLineRunner.Run("train", "--epochs", "2", "--seed", "7", "--save", b, "--quiet").ExitCode);
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+    }
+
+    [Fact]
+    public void Help_ListsTheOptions()
+    {
+        var (code, output, _) = CommandLineRunner.Run("train", "--help");
+        Assert.Equal(0, code);
+        foreach (var option in new[] { "--data", "--hidden", "--layers", "--activation", "--cost", "--optimizer", "--learning-rate", "--batch-size", "--epochs", "--seed", "--save" })
+            Assert.Contains(option, output);
+    }
+}
