@@ -1,4 +1,4 @@
-// The worker node's command line. The gradient worker actor and cluster joining arrive with the
-// actor-protocol and cluster work; until then the executable only explains itself.
-Console.Error.WriteLine("backprop-worker: the worker node is not available in this version; train with 'backprop train'.");
+// The worker node's command line. Joining a coordinator across machines comes with the cluster
+// work; today `backprop train --workers N` runs N worker actors inside the coordinator's process.
+Console.Error.WriteLine("backprop-worker: joining a remote coordinator is not available in this version; use 'backprop train --workers N'.");
 return 2;

@@ -39,7 +39,7 @@ public static class CommandLine
             error.WriteLine($"error: {e.Message}");
             return BadInput;
         }
-        catch (TrainingDivergedException e)
+        catch (Exception e) when (e is TrainingDivergedException or Actors.TrainingFailedException)
         {
             error.WriteLine($"error: {e.Message}");
             return Failed;

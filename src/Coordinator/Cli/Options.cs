@@ -41,6 +41,11 @@ internal static class Parse
             ? (n, null)
             : (0, "expected a whole number of at least 1");
 
+    public static (double Value, string? Error) PositiveSeconds(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s > 0 && double.IsFinite(s)
+            ? (s, null)
+            : (0, "expected a positive number of seconds");
+
     public static (Activation Value, string? Error) Activation(string text) =>
         Activations.TryParse(text, out var f) ? (f, null) : (default, "expected logistic, tanh, relu, softmax or identity");
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Backprop.Coordinator.Actors;
 using Backprop.Coordinator.Training;
 using Backprop.Data;
 using Backprop.Engine;
@@ -64,6 +65,17 @@ internal sealed class TrainCommand
     private readonly Option<int> _epochs = new Option<int>("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 }.WithParser(Parse.PositiveInt);
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of the initial weights and the epoch order", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _chunkSize = new Option<int>("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 }.WithParser(Parse.PositiveInt);
+    private readonly Option<int> _workers = new Option<int>("--workers", "-w") { Description = "Worker actors to spread each batch over (1: single process)", DefaultValueFactory = _ => 2 }.WithParser(Parse.PositiveInt);
+    private readonly Option<double> _stepTimeout = new Option<double>("--step-timeout")
+    {
+        Description = "Seconds a worker may take for its part of a step before the part is given to another worker",
+        DefaultValueFactory = _ => 30,
+    }.WithParser(Parse.PositiveSeconds);
+    private readonly Option<double> _workerTimeout = new Option<double>("--worker-timeout")
+    {
+        Description = "Seconds to wait with no worker before giving up",
+        DefaultValueFactory = _ => 60,
+    }.WithParser(Parse.PositiveSeconds);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
 
@@ -71,19 +83,20 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _save, _quiet })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _save, _quiet })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
             if (result.GetResult(_hidden) is not null && result.GetResult(_layers) is not null) result.AddError("--hidden and --layers cannot be used together");
         });
-        command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output)));
+        command.SetAction((result, cancellation) => RunAsync(result, result.InvocationConfiguration.Output, cancellation));
         return command;
     }
 
-    private int Run(ParseResult result, TextWriter output)
+    private async Task<int> RunAsync(ParseResult result, TextWriter output, CancellationToken cancellation)
     {
         var quiet = result.GetValue(_quiet);
+        var workers = result.GetValue(_workers);
         var split = DataSources.Load(_data.Read(result));
         var scaling = FeatureScaling.Fit(result.GetValue(_scale), split.Train);
         var train = scaling.Apply(split.Train);
@@ -104,23 +117,18 @@ internal sealed class TrainCommand
         {
             output.WriteLine($"data     {split.Train.Name}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
             output.WriteLine($"network  {architecture} ({architecture.ParameterCount:N0} parameters)");
-            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}");
+            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}, {workers} worker{(workers == 1 ? "" : "s")}");
         }
 
-        var run = new TrainingRun(settings, train, test);
-        var engine = new BatchEngine(architecture, settings.ChunkSize);
-        var sum = new GradientSum(architecture.ParameterCount);
-        EpochReport? last = null;
-        while (!run.Finished)
-        {
-            engine.Gradient(run.Parameters, train, run.CurrentBatch.Span, sum);
-            var report = run.Apply(sum);
-            if (report is null) continue;
-            last = report;
-            if (!quiet) output.WriteLine(Format(report));
-        }
+        var run = new TrainingRun(settings, train, test, scaling);
+        var coordinatorSettings = new CoordinatorSettings(
+            MinWorkers: workers,
+            StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
+            WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)));
+        var finished = await LocalTraining.RunAsync(run, workers, coordinatorSettings, quiet ? null : r => output.WriteLine(Format(r)), cancellationToken: cancellation).ConfigureAwait(false);
+        var last = finished.LastEpoch!;
 
-        output.WriteLine($"test accuracy {last!.TestAccuracy:F4}, test loss {last.TestLoss:F4}");
+        output.WriteLine($"test accuracy {last.TestAccuracy:F4}, test loss {last.TestLoss:F4}");
         var path = result.GetValue(_save);
         if (path is not null)
         {
@@ -136,7 +144,7 @@ internal sealed class TrainCommand
                 ["seed"] = settings.Seed.ToString(CultureInfo.InvariantCulture),
                 ["test-accuracy"] = last.TestAccuracy.ToString("F4", CultureInfo.InvariantCulture),
             };
-            ModelFile.Save(new Model(architecture, run.Parameters, scaling, metadata), path);
+            ModelFile.Save(new Model(architecture, finished.Parameters.Span.ToArray(), scaling, metadata), path);
             output.WriteLine($"model saved to {path}");
         }
         return 0;

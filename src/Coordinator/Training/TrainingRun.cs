@@ -21,21 +21,6 @@ public sealed record TrainingSettings(
     int Seed = 1,
     int ChunkSize = 16);
 
-/// <summary>One line of the training log.</summary>
-public sealed record EpochReport(
-    int Epoch,
-    int Epochs,
-    double TrainLoss,
-    double TrainAccuracy,
-    double TestLoss,
-    double TestAccuracy,
-    TimeSpan Elapsed,
-    int Samples)
-{
-    /// <summary>Training samples per second in this epoch.</summary>
-    public double SamplesPerSecond => Samples / Math.Max(Elapsed.TotalSeconds, 1e-9);
-}
-
 /// <summary>
 /// The coordinator's side of training, without any transport: it owns the weights, the optimizer
 /// state, the epoch order and the step; says which samples the next step covers; and applies the
@@ -52,9 +37,10 @@ public sealed class TrainingRun
     private int _epochCorrect, _epochSamples;
 
     /// <summary>Starts a run at epoch 0 from seeded initial weights (or <paramref name="parameters"/>).</summary>
-    public TrainingRun(TrainingSettings settings, DataSet train, DataSet test, float[]? parameters = null)
+    public TrainingRun(TrainingSettings settings, DataSet train, DataSet test, FeatureScaling? scaling = null, float[]? parameters = null)
     {
         Settings = settings;
+        Scaling = scaling ?? FeatureScaling.Identity(train.FeatureCount);
         Train = train;
         Test = test;
         Parameters = parameters ?? Initialization.Create(settings.Architecture, settings.Seed);
@@ -65,7 +51,9 @@ public sealed class TrainingRun
 
     /// <summary>The settings.</summary>
     public TrainingSettings Settings { get; }
-    /// <summary>The training set.</summary>
+    /// <summary>The scaling that turned the raw data into <see cref="Train"/> and <see cref="Test"/>.</summary>
+    public FeatureScaling Scaling { get; }
+    /// <summary>The training set (scaled).</summary>
     public DataSet Train { get; }
     /// <summary>The test set.</summary>
     public DataSet Test { get; }

@@ -42,6 +42,8 @@ public sealed class BadInputTests : IDisposable
     [InlineData("--hidden", "64,x", "--hidden '64,x'")]
     [InlineData("--test-fraction", "1.5", "--test-fraction '1.5'")]
     [InlineData("--lr", "-0.1", "learning rate")]
+    [InlineData("--workers", "0", "--workers '0'")]
+    [InlineData("--step-timeout", "-1", "--step-timeout '-1'")]
     public void NonsenseFlagValue_NamesTheOption(string option, string value, string expected) =>
         Assert.Contains(expected, FailsWithOneLine("train", option, value));
 

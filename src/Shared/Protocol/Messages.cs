@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+using Backprop.Data;
+using Backprop.Networks;
+using Backprop.Training;
+
+namespace Backprop.Protocol;
+
+// The whole protocol between the coordinator, its workers and whoever drives the coordinator.
+// Every message is immutable; tensors travel as FloatTensor. Messages of a run carry its RunId,
+// and work messages carry the step and the weights version they belong to, so a late answer is
+// recognised and dropped.
+//
+//   coordinator                                  worker
+//        |  <- RegisterWorker (local mode)          |
+//        |  SetupRun ->                             |   (architecture, data hash, scaling)
+//        |  <- SetupAccepted / SetupRefused         |
+//        |  WeightsUpdate(version) ->               |   once per version, before any work on it
+//        |  ComputeGradient(step, version, node) -> |   a node = an aligned block of chunks
+//        |  <- GradientComputed / VersionMismatch   |
+//        |  RunFinished ->                          |
+
+/// <summary>A message that carries tensors: it travels through <see cref="ProtocolSerializer"/> (header + raw floats).</summary>
+public interface ITensorMessage;
+
+/// <summary>A small control message: it travels through Hyperion, limited to the protocol's own types.</summary>
+public interface IControlMessage;
+
+/// <summary>A worker announces itself to the coordinator (local mode; a cluster finds workers by membership).</summary>
+public sealed class RegisterWorker : IControlMessage
+{
+    /// <summary>The one instance.</summary>
+    public static readonly RegisterWorker Instance = new();
+    private RegisterWorker() { }
+}
+
+/// <summary>Tells a worker what it will compute: the network, the chunking, the data it must hold.</summary>
+/// <param name="RunId">Names the run; every later message of the run carries it.</param>
+/// <param name="LayerSizes">n_0 … n_L.</param>
+/// <param name="Hidden">Hidden activation.</param>
+/// <param name="Output">Output activation.</param>
+/// <param name="Cost">Cost.</param>
+/// <param name="ChunkSize">Samples per chunk.</param>
+/// <param name="Seed">Seed of the epoch orders.</param>
+/// <param name="TrainCount">Samples in the training set.</param>
+/// <param name="DataHash">Content hash of the scaled training set the worker must hold.</param>
+/// <param name="Scaling">The feature scaling to apply to the worker's raw data.</param>
+/// <param name="ScalingShift">Per-feature shift.</param>
+/// <param name="ScalingScale">Per-feature factor.</param>
+public sealed record SetupRun(
+    string RunId,
+    ImmutableArray<int> LayerSizes,
+    Activation Hidden,
+    Activation Output,
+    Cost Cost,
+    int ChunkSize,
+    int Seed,
+    int TrainCount,
+    string DataHash,
+    ScalingKind Scaling,
+    FloatTensor ScalingShift,
+    FloatTensor ScalingScale) : ITensorMessage
+{
+    /// <summary>The architecture these fields describe (throws <see cref="ArgumentException"/> if they are invalid).</summary>
+    public Architecture ToArchitecture() => new(LayerSizes, Hidden, Output, Cost);
+
+    /// <summary>The feature scaling these fields describe.</summary>
+    public FeatureScaling ToFeatureScaling() => new(Scaling, ScalingShift.Span.ToArray(), ScalingScale.Span.ToArray());
+}
+
+/// <summary>The worker holds the announced data and is ready for work.</summary>
+public sealed record SetupAccepted(string RunId) : IControlMessage;
+
+/// <summary>The worker cannot take part (for example it holds other data); the reason names both hashes.</summary>
+public sealed record SetupRefused(string RunId, string Reason) : IControlMessage;
+
+/// <summary>The weights and biases of one version, broadcast once per version.</summary>
+public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Parameters) : ITensorMessage;
+
+/// <summary>
+/// Compute the summed gradient of one node of the chunk tree: samples
+/// [SampleStart, SampleStart + SampleCount) of epoch <see cref="Epoch"/>'s order, which are chunks
+/// [NodeStart, NodeStart + NodeSize) of the step's batch.
+/// </summary>
+public sealed record ComputeGradient(string RunId, long Step, long Version, int Epoch, int SampleStart, int SampleCount, int NodeStart, int NodeSize) : IControlMessage;
+
+/// <summary>The answer to <see cref="ComputeGradient"/>: Σ ∂C/∂θ, Σ C(x) and the correct count over the node's samples.</summary>
+public sealed record GradientComputed(
+    string RunId, long Step, long Version, int NodeStart, int NodeSize,
+    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum) : ITensorMessage;
+
+/// <summary>The worker does not hold the version a request names; it computed nothing.</summary>
+public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int NodeSize, long RequestedVersion, long HeldVersion) : IControlMessage;
+
+/// <summary>The run is over; the worker may drop its state.</summary>
+public sealed record RunFinished(string RunId) : IControlMessage;
+
+/// <summary>Asks the coordinator to stop after the current step until <see cref="ResumeTraining"/>.</summary>
+public sealed class PauseTraining : IControlMessage
+{
+    /// <summary>The one instance.</summary>
+    public static readonly PauseTraining Instance = new();
+    private PauseTraining() { }
+}
+
+/// <summary>Continues a paused run.</summary>
+public sealed class ResumeTraining : IControlMessage
+{
+    /// <summary>The one instance.</summary>
+    public static readonly ResumeTraining Instance = new();
+    private ResumeTraining() { }
+}
+
+/// <summary>To the coordinator's listener: an epoch ended.</summary>
+public sealed record EpochCompleted(EpochReport Report) : IControlMessage;
+
+/// <summary>To the coordinator's listener: the run paused after <paramref name="Version"/> updates.</summary>
+public sealed record TrainingPaused(long Version) : IControlMessage;
+
+/// <summary>To the coordinator's listener: every epoch is done; the final weights.</summary>
+public sealed record TrainingFinished(long Version, FloatTensor Parameters, EpochReport? LastEpoch) : ITensorMessage;
+
+/// <summary>To the coordinator's listener: the run cannot go on.</summary>
+public sealed record TrainingFailed(string Reason) : IControlMessage;

@@ -1,0 +1,277 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Backprop.Coordinator.Actors;
+using Backprop.Protocol;
+
+namespace Backprop.Coordinator.Tests.Actors;
+
+/// <summary>The coordinator against TestProbe workers. Every message is serialized (serialize-messages = on).</summary>
+public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config SpecConfig = ConfigurationFactory.ParseString("""
+        akka.loglevel = INFO
+        akka.actor.serialize-messages = on
+        akka.test.single-expect-default = 10s
+        """).WithFallback(ProtocolConfig.Serialization);
+
+    private static readonly List<float[]> Oracle = TinyRun.OracleVersions();
+
+    private readonly TestProbe _listener;
+
+    public TrainingCoordinatorSpecs() : base(SpecConfig) => _listener = CreateTestProbe("listener");
+
+    private IActorRef StartCoordinator(CoordinatorSettings? settings = null) =>
+        Sys.ActorOf(TrainingCoordinator.Props(TinyRun.NewRun(), settings ?? new CoordinatorSettings(MinWorkers: 2), _listener.Ref), "coordinator");
+
+    /// <summary>A probe that registers and accepts the setup, as a worker would.</summary>
+    private TestProbe Join(IActorRef coordinator, string name)
+    {
+        var probe = CreateTestProbe(name);
+        probe.Send(coordinator, RegisterWorker.Instance);
+        var setup = probe.ExpectMsg<SetupRun>();
+        Assert.Equal(TinyRun.Data.ContentHash, setup.DataHash);
+        Assert.Equal(TinyRun.Architecture, setup.ToArchitecture());
+        probe.Reply(new SetupAccepted(setup.RunId));
+        return probe;
+    }
+
+    private static void AssertWeights(int version, WeightsUpdate update)
+    {
+        Assert.Equal(version, update.Version);
+        Assert.Equal(Oracle[version], update.Parameters.Span.ToArray()); // bitwise
+    }
+
+    /// <summary>Answers every request of one step like a correct worker; returns the requests seen.</summary>
+    private static List<ComputeGradient> Serve(TestProbe probe, WeightsUpdate weights, int requests)
+    {
+        var seen = new List<ComputeGradient>();
+        for (var i = 0; i < requests; i++)
+        {
+            var request = probe.ExpectMsg<ComputeGradient>();
+            seen.Add(request);
+            probe.Reply(TinyRun.Answer(request, weights.Parameters));
+        }
+        return seen;
+    }
+
+    [Fact]
+    public void Step_TwoWorkers_EachGetsTheCurrentWeightsAndItsShard()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+
+        AssertWeights(0, first.ExpectMsg<WeightsUpdate>());
+        var a = first.ExpectMsg<ComputeGradient>();
+        AssertWeights(0, second.ExpectMsg<WeightsUpdate>());
+        var b = second.ExpectMsg<ComputeGradient>();
+
+        // Four chunks of 2 samples: chunks [0, 2) to the first worker, [2, 4) to the second.
+        Assert.Equal((0L, 0L, 0, 0, 4, 0, 2), (a.Step, a.Version, a.Epoch, a.SampleStart, a.SampleCount, a.NodeStart, a.NodeSize));
+        Assert.Equal((0L, 0L, 0, 4, 4, 2, 2), (b.Step, b.Version, b.Epoch, b.SampleStart, b.SampleCount, b.NodeStart, b.NodeSize));
+    }
+
+    [Fact]
+    public void Step_ResultsIn_AveragesLikeOneProcessAndBroadcastsTheNewWeights()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+
+        for (var version = 0; version < 3; version++)
+        {
+            var w1 = first.ExpectMsg<WeightsUpdate>();
+            var w2 = second.ExpectMsg<WeightsUpdate>();
+            AssertWeights(version, w1);
+            AssertWeights(version, w2);
+            Serve(first, w1, 1);
+            Serve(second, w2, 1);
+        }
+        AssertWeights(3, first.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void Result_ForAnOldStep_IsDroppedAndLogged()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        var w1 = first.ExpectMsg<WeightsUpdate>();
+        var oldRequest = Serve(first, w1, 1)[0];
+        Serve(second, second.ExpectMsg<WeightsUpdate>(), 1);
+
+        var v1 = first.ExpectMsg<WeightsUpdate>();
+        AssertWeights(1, v1);
+        var request = first.ExpectMsg<ComputeGradient>();
+        EventFilter.Info(contains: "stale").ExpectOne(() => first.Reply(TinyRun.Answer(oldRequest, w1.Parameters)));
+        first.Reply(TinyRun.Answer(request, v1.Parameters));
+        Serve(second, second.ExpectMsg<WeightsUpdate>(), 1);
+        AssertWeights(2, first.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void Result_Duplicate_IsIgnored()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        var w1 = first.ExpectMsg<WeightsUpdate>();
+        var request = first.ExpectMsg<ComputeGradient>();
+        var answer = TinyRun.Answer(request, w1.Parameters);
+        first.Reply(answer);
+        first.Reply(answer);
+        Serve(second, second.ExpectMsg<WeightsUpdate>(), 1);
+        AssertWeights(1, first.ExpectMsg<WeightsUpdate>()); // counted once
+    }
+
+    [Fact]
+    public void Result_OfTheWrongShape_IsRejectedAndRecomputedElsewhere()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        var w1 = first.ExpectMsg<WeightsUpdate>();
+        var request = first.ExpectMsg<ComputeGradient>();
+        var good = TinyRun.Answer(request, w1.Parameters);
+        var bad = good with { Sum = FloatTensor.CopyOf(good.Sum.Span[..^1]) };
+        EventFilter.Warning(contains: "wrong shape").ExpectOne(() => first.Reply(bad));
+
+        var w2 = second.ExpectMsg<WeightsUpdate>();
+        var moved = Serve(second, w2, 2);
+        Assert.Contains(moved, r => r.NodeStart == 0 && r.NodeSize == 2);
+        AssertWeights(1, first.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void Result_WithNaN_IsRejectedAndRecomputedElsewhere()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        var w1 = first.ExpectMsg<WeightsUpdate>();
+        var request = first.ExpectMsg<ComputeGradient>();
+        var good = TinyRun.Answer(request, w1.Parameters);
+        var values = good.Sum.Span.ToArray();
+        values[3] = float.NaN;
+        EventFilter.Warning(contains: "NaN").ExpectOne(() => first.Reply(good with { Sum = FloatTensor.CopyOf(values) }));
+
+        var moved = Serve(second, second.ExpectMsg<WeightsUpdate>(), 2);
+        Assert.Contains(moved, r => r.NodeStart == 0);
+        AssertWeights(1, first.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void Worker_ThatStopsMidStep_HasItsShardMoved()
+    {
+        var coordinator = StartCoordinator();
+        var first = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        first.ExpectMsg<WeightsUpdate>();
+        first.ExpectMsg<ComputeGradient>();
+        var w2 = second.ExpectMsg<WeightsUpdate>();
+        Serve(second, w2, 1);
+
+        Sys.Stop(first.Ref);
+        var moved = second.ExpectMsg<ComputeGradient>();
+        Assert.Equal((0, 2), (moved.NodeStart, moved.NodeSize));
+        second.Reply(TinyRun.Answer(moved, w2.Parameters));
+        AssertWeights(1, second.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void Worker_ThatNeverAnswers_MissesTheDeadlineAndItsShardMoves()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 2, StepTimeout: TimeSpan.FromMilliseconds(300)));
+        var silent = Join(coordinator, "w1");
+        var second = Join(coordinator, "w2");
+        var w1 = silent.ExpectMsg<WeightsUpdate>();
+        var late = silent.ExpectMsg<ComputeGradient>();
+        var w2 = second.ExpectMsg<WeightsUpdate>();
+        Serve(second, w2, 1);
+
+        ComputeGradient moved = null!;
+        EventFilter.Warning(contains: "missed the").ExpectOne(() => moved = second.ExpectMsg<ComputeGradient>());
+        Assert.Equal((0, 2), (moved.NodeStart, moved.NodeSize));
+        second.Reply(TinyRun.Answer(moved, w2.Parameters));
+        AssertWeights(1, second.ExpectMsg<WeightsUpdate>());
+
+        // The slow worker's answer arrives after all: it is for a finished step and is dropped.
+        EventFilter.Info(contains: "stale").ExpectOne(() => silent.Reply(TinyRun.Answer(late, w1.Parameters)));
+    }
+
+    [Fact]
+    public void NoWorkers_WaitsAndSaysSo_ThenFailsWithTheConfiguredError()
+    {
+        EventFilter.Warning(contains: "still waiting for workers: 0 of 1").ExpectOne(TimeSpan.FromSeconds(5), () =>
+            StartCoordinator(new CoordinatorSettings(MinWorkers: 1, WorkerWaitTimeout: TimeSpan.FromMilliseconds(600), WaitingReportInterval: TimeSpan.FromMilliseconds(400))));
+        var failed = _listener.ExpectMsg<TrainingFailed>();
+        Assert.Equal("no workers: 0 of 1 needed were ready after 0.6 s", failed.Reason);
+    }
+
+    [Fact]
+    public void Workers_AllGone_CoordinatorWaitsThenContinuesWithANewOne()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var first = Join(coordinator, "w1");
+        first.ExpectMsg<WeightsUpdate>();
+        first.ExpectMsg<ComputeGradient>();
+        EventFilter.Info(contains: "waiting for workers").ExpectOne(() => Sys.Stop(first.Ref));
+
+        var second = Join(coordinator, "w2");
+        var w = second.ExpectMsg<WeightsUpdate>();
+        AssertWeights(0, w);
+        Serve(second, w, 1);
+        AssertWeights(1, second.ExpectMsg<WeightsUpdate>());
+    }
+
+    [Fact]
+    public void VersionMismatch_WeightsAndRequestAreSentAgain()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var worker = Join(coordinator, "w1");
+        worker.ExpectMsg<WeightsUpdate>();
+        var request = worker.ExpectMsg<ComputeGradient>();
+        worker.Reply(new VersionMismatch(request.RunId, request.Step, request.NodeStart, request.NodeSize, request.Version, -1));
+
+        var again = worker.ExpectMsg<WeightsUpdate>();
+        AssertWeights(0, again);
+        Assert.Equal(request, worker.ExpectMsg<ComputeGradient>());
+    }
+
+    [Fact]
+    public void PauseThenResume_StopsAfterTheStepAndGoesOn()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var worker = Join(coordinator, "w1");
+        var w0 = worker.ExpectMsg<WeightsUpdate>();
+        coordinator.Tell(PauseTraining.Instance);
+        Serve(worker, w0, 1);
+        Assert.Equal(1, _listener.ExpectMsg<TrainingPaused>().Version);
+        worker.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+
+        coordinator.Tell(ResumeTraining.Instance);
+        var w1 = worker.ExpectMsg<WeightsUpdate>();
+        AssertWeights(1, w1);
+        Serve(worker, w1, 1);
+    }
+
+    [Fact]
+    public void Run_ToTheEnd_ReportsTheEpochAndFinishesWithTheOracleWeights()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var worker = Join(coordinator, "w1");
+        for (var version = 0; version < 5; version++)
+        {
+            var w = worker.ExpectMsg<WeightsUpdate>();
+            AssertWeights(version, w);
+            Serve(worker, w, 1);
+        }
+        var epoch = _listener.ExpectMsg<EpochCompleted>();
+        Assert.Equal(1, epoch.Report.Epoch);
+        var finished = _listener.ExpectMsg<TrainingFinished>();
+        Assert.Equal(5, finished.Version);
+        Assert.Equal(Oracle[5], finished.Parameters.Span.ToArray());
+        worker.ExpectMsg<RunFinished>();
+    }
+}

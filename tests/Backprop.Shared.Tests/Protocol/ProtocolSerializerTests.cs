@@ -1,0 +1,168 @@
+using System.Collections.Immutable;
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+using Backprop.Data;
+using Backprop.Networks;
+using Backprop.Protocol;
+using Backprop.Training;
+
+namespace Backprop.Shared.Tests.Protocol;
+
+public sealed class ProtocolSerializerTests : IDisposable
+{
+    private readonly ActorSystem _system = ActorSystem.Create("serializer-tests", ProtocolConfig.Serialization);
+
+    public void Dispose() => _system.Dispose();
+
+    private static readonly EpochReport Report = new(2, 5, 0.5, 0.9, 0.6, 0.85, TimeSpan.FromMilliseconds(1234), 1000);
+
+    public static TheoryData<object> TensorMessages() =>
+    [
+        new SetupRun("run", ImmutableArray.Create(4, 5, 3), Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, 16, 7, 40, "abc123",
+            ScalingKind.Standard, FloatTensor.CopyOf([1f, 2f, 3f, 4f]), FloatTensor.CopyOf([0.5f, 0.25f, 1f, 2f])),
+        new WeightsUpdate("run", 12, FloatTensor.CopyOf([1f, -2.5f, float.Epsilon, 3e38f])),
+        new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f])),
+        new TrainingFinished(5, FloatTensor.CopyOf([1f, 2f]), Report),
+        new TrainingFinished(0, FloatTensor.CopyOf([]), null),
+    ];
+
+    public static TheoryData<object> ControlMessages() =>
+    [
+        RegisterWorker.Instance, new SetupAccepted("run"), new SetupRefused("run", "other data"),
+        new ComputeGradient("run", 3, 3, 1, 64, 32, 4, 2), new VersionMismatch("run", 3, 4, 2, 3, 2), new RunFinished("run"),
+        PauseTraining.Instance, ResumeTraining.Instance, new EpochCompleted(Report), new TrainingPaused(9), new TrainingFailed("why"),
+    ];
+
+    [Theory]
+    [MemberData(nameof(TensorMessages))]
+    public void TensorMessage_RoundTripsThroughTheProtocolSerializer(object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        Assert.IsType<ProtocolSerializer>(serializer);
+        var copy = RoundTrip(message);
+        Assert.Equal(Describe(message), Describe(copy));
+    }
+
+    [Theory]
+    [MemberData(nameof(ControlMessages))]
+    public void ControlMessage_RoundTripsThroughHyperion(object message)
+    {
+        Assert.IsType<ControlMessageSerializer>(_system.Serialization.FindSerializerFor(message));
+        var copy = RoundTrip(message);
+        Assert.Equal(message.GetType(), copy.GetType());
+        Assert.Equal(Describe(message), Describe(copy));
+    }
+
+    [Fact]
+    public void ControlSerializer_TypeNotOnTheAllowList_IsRefused()
+    {
+        var serializer = new ControlMessageSerializer((ExtendedActorSystem)_system);
+        Assert.ThrowsAny<Exception>(() => serializer.ToBinary(new NotAllowed { Text = "x" }));
+    }
+
+    private sealed class NotAllowed
+    {
+        public string? Text { get; set; }
+    }
+
+    [Fact]
+    public void WeightsUpdate_SameObject_IsSerializedOnce()
+    {
+        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(WeightsUpdate));
+        var update = new WeightsUpdate("run", 1, FloatTensor.CopyOf(new float[1000]));
+        Assert.Same(serializer.ToBinary(update), serializer.ToBinary(update));
+        Assert.NotSame(serializer.ToBinary(update), serializer.ToBinary(update with { Version = 2 }));
+    }
+
+    [Fact]
+    public void Gradient_OfOneMillionFloats_TakesFourBytesEachPlusAHeader()
+    {
+        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
+        var bytes = serializer.ToBinary(new GradientComputed("0123456789abcdef0123456789abcdef", 1, 1, 0, 1, 1, 0, 0, FloatTensor.CopyOf(new float[1_000_000])));
+        Assert.Equal(4_000_000 + 4 + 36 + 8 + 8 + 12 + 8 + 4, bytes.Length);
+    }
+
+    [Fact]
+    public void FromBinary_Truncated_ThrowsSerializationException()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var bytes = serializer.ToBinary(new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f, 0.3f])));
+        for (var length = 0; length < bytes.Length; length++)
+        {
+            var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes[..length], "G"));
+            Assert.Contains("'G'", e.Message);
+        }
+    }
+
+    [Fact]
+    public void FromBinary_UnknownManifest_ThrowsSerializationException()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary([1, 2, 3], "Z"));
+        Assert.Contains("unknown protocol manifest 'Z'", e.Message);
+    }
+
+    [Fact]
+    public void FromBinary_WrongTensorLength_ThrowsSerializationException()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var bytes = serializer.ToBinary(new WeightsUpdate("r", 1, FloatTensor.CopyOf([1f, 2f])));
+        bytes[1 + 4 + 8] = 200; // the tensor's count claims 200 floats
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "W"));
+        var longer = serializer.ToBinary(new WeightsUpdate("r", 1, FloatTensor.CopyOf([1f, 2f])));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary([.. longer, 0, 0, 0, 0], "W"));
+    }
+
+    [Fact]
+    public void FromBinary_Garbage_ThrowsSerializationExceptionOnly()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var random = new Random(5);
+        foreach (var manifest in new[] { "S", "W", "G", "F" })
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                var bytes = new byte[random.Next(0, 80)];
+                random.NextBytes(bytes);
+                try
+                {
+                    serializer.FromBinary(bytes, manifest);
+                }
+                catch (SerializationException)
+                {
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void FromBinary_SetupWithInvalidActivationCode_IsRejected()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var setup = (SetupRun)((IEnumerable<object[]>)TensorMessages()).First()[0];
+        var bytes = serializer.ToBinary(setup);
+        var offset = 4 + 3 + 4 + 3 * 4; // run id, layer count, three sizes
+        bytes[offset] = 99;
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "S"));
+        Assert.Contains("not a valid Activation", e.Message);
+    }
+
+    private object RoundTrip(object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        var bytes = serializer.ToBinary(message);
+        return _system.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+    }
+
+    private static string Describe(object message) => message switch
+    {
+        SetupRun s => $"{s with { LayerSizes = [], ScalingShift = null!, ScalingScale = null! }} {string.Join(",", s.LayerSizes)} {string.Join(",", s.ScalingShift.Span.ToArray())} {string.Join(",", s.ScalingScale.Span.ToArray())}",
+        WeightsUpdate w => $"{w with { Parameters = null! }} {string.Join(",", w.Parameters.Span.ToArray())}",
+        GradientComputed g => $"{g with { Sum = null! }} {string.Join(",", g.Sum.Span.ToArray())}",
+        TrainingFinished f => $"{f with { Parameters = null! }} {string.Join(",", f.Parameters.Span.ToArray())}",
+        RegisterWorker or PauseTraining or ResumeTraining => message.GetType().Name,
+        _ => message.ToString()!,
+    };
+}
