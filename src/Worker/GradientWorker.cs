@@ -24,6 +24,9 @@ public sealed class GradientWorker : ReceiveActor
     private readonly IActorRef _coordinator;
     private readonly Func<FeatureScaling, DataSet> _loadData;
     private readonly int _threads;
+    private readonly long _maximumFrameBytes;
+    private readonly Action? _onRunFinished;
+    private readonly Action<string>? _onRefused;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     private string? _runId;
@@ -38,14 +41,20 @@ public sealed class GradientWorker : ReceiveActor
 
     /// <summary>
     /// A worker that announces itself to <paramref name="coordinator"/> (or not, with
-    /// <see cref="ActorRefs.Nobody"/>) and gets its training data from <paramref name="loadData"/>
-    /// given the run's feature scaling.
+    /// <see cref="ActorRefs.Nobody"/>, when the coordinator finds it by cluster membership) and gets
+    /// its training data from <paramref name="loadData"/> given the run's feature scaling. It refuses
+    /// a model whose messages would not fit <paramref name="maximumFrameBytes"/>, calls
+    /// <paramref name="onRunFinished"/> when its run ends and <paramref name="onRefused"/> with the
+    /// reason when it refuses a run.
     /// </summary>
-    public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads)
+    public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads, long maximumFrameBytes, Action? onRunFinished, Action<string>? onRefused)
     {
+        _onRefused = onRefused;
         _coordinator = coordinator;
         _loadData = loadData;
         _threads = Math.Max(1, threads);
+        _maximumFrameBytes = maximumFrameBytes;
+        _onRunFinished = onRunFinished;
         Receive<SetupRun>(HandleSetup);
         Receive<WeightsUpdate>(HandleWeights);
         Receive<ComputeGradient>(HandleCompute);
@@ -53,8 +62,9 @@ public sealed class GradientWorker : ReceiveActor
     }
 
     /// <summary>Props for a worker; it runs on its own thread (the dispatcher "backprop.worker-dispatcher" when configured).</summary>
-    public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads) =>
-        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads));
+    public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads,
+        long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null) =>
+        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused));
 
     /// <summary>The number of threads each gradient computation may use.</summary>
     public int Threads => _threads;
@@ -97,6 +107,12 @@ public sealed class GradientWorker : ReceiveActor
             Refuse(setup, $"the network takes {architecture.InputSize} inputs but the data has {data.FeatureCount} features");
             return;
         }
+        var frame = Clustering.NodeSettings.FrameBytesFor(architecture.ParameterCount);
+        if (frame > _maximumFrameBytes)
+        {
+            Refuse(setup, $"the model's {architecture.ParameterCount:N0} parameters need messages of {frame:N0} bytes, more than this worker's maximum frame of {_maximumFrameBytes:N0} bytes (start it with --max-frame-size {frame})");
+            return;
+        }
 
         if (_engine is null || !_engine.Architecture.Equals(architecture) || _engine.ChunkSize != setup.ChunkSize)
         {
@@ -117,6 +133,7 @@ public sealed class GradientWorker : ReceiveActor
     {
         _log.Error("refusing run {0}: {1}", setup.RunId, reason);
         Sender.Tell(new SetupRefused(setup.RunId, reason));
+        _onRefused?.Invoke(reason);
     }
 
     private void HandleWeights(WeightsUpdate update)
@@ -160,11 +177,13 @@ public sealed class GradientWorker : ReceiveActor
             _orderEpoch = request.Epoch;
         }
 
+        _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
         var sum = _sum!;
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
         Sender.Tell(new GradientComputed(
             request.RunId, request.Step, request.Version, request.NodeStart, request.NodeSize,
-            sum.SampleCount, sum.LossSum, sum.CorrectCount, FloatTensor.CopyOf(sum.Values)));
+            sum.SampleCount, sum.LossSum, sum.CorrectCount,
+            setup.HalfPrecisionGradients ? FloatTensor.RoundedToHalf(sum.Values) : FloatTensor.CopyOf(sum.Values)));
     }
 
     private void HandleRunFinished(RunFinished finished)
@@ -175,5 +194,6 @@ public sealed class GradientWorker : ReceiveActor
         _weights = null;
         _data = null;
         _version = -1;
+        _onRunFinished?.Invoke();
     }
 }

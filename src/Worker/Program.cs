@@ -1,4 +1,120 @@
-// The worker node's command line. Joining a coordinator across machines comes with the cluster
-// work; today `backprop train --workers N` runs N worker actors inside the coordinator's process.
-Console.Error.WriteLine("backprop-worker: joining a remote coordinator is not available in this version; use 'backprop train --workers N'.");
-return 2;
+using System.CommandLine;
+using Akka.Actor;
+using Backprop;
+using Backprop.Clustering;
+using Backprop.CommandLine;
+using Backprop.Data;
+using Backprop.Worker;
+
+// backprop-worker: a worker node. It loads the training data itself, joins the coordinator's
+// cluster, computes gradients for it, and exits when the run is over (or keeps serving with --stay).
+
+var data = new DataOptionSet();
+var node = new NodeOptionSet(defaultPort: 0);
+var coordinator = new Option<string?>("--coordinator", "-c")
+{
+    Description = "host:port of the coordinator to join [env BACKPROP_COORDINATOR]",
+    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_COORDINATOR") is { Length: > 0 } c ? c : null,
+    HelpName = "HOST:PORT",
+};
+var threads = new Option<int>("--threads")
+{
+    Description = "Threads for gradient computation (default: every core)",
+    DefaultValueFactory = _ => Environment.ProcessorCount,
+}.WithParser(Parse.PositiveInt);
+var stay = new Option<bool>("--stay") { Description = "Keep serving after a run ends (default: exit)" };
+var joinTimeout = new Option<double>("--join-timeout")
+{
+    Description = "Seconds to try joining the coordinator before giving up",
+    DefaultValueFactory = _ => 60,
+}.WithParser(Parse.PositiveSeconds);
+
+var root = new RootCommand("backprop-worker: a worker node that computes gradients for a backprop coordinator");
+foreach (var option in data.All.Concat(node.All).Concat([coordinator, threads, stay, joinTimeout])) root.Options.Add(option);
+
+var result = root.Parse(args);
+if (result.Errors.Count > 0)
+{
+    foreach (var e in result.Errors) Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine("Run 'backprop-worker --help' for the options.");
+    return 2;
+}
+if (result.Action is System.CommandLine.Help.HelpAction)
+{
+    return result.Invoke();
+}
+
+try
+{
+    var target = result.GetValue(coordinator) ?? throw new InvalidInputException("--coordinator: which coordinator to join is required (host:port, or BACKPROP_COORDINATOR)");
+    var (host, port) = NodeSettings.ParseEndpoint(target, "--coordinator", NodeSettings.DefaultCoordinatorPort);
+    var settings = node.Read(result, "worker", $"{host}:{port}", frameBytes: null);
+
+    var raw = DataSources.Load(data.Read(result)).Train;
+    Console.WriteLine($"data     {raw.Name}: {raw.Count} training samples, {raw.FeatureCount} features");
+    DataSet? scaled = null;
+    FeatureScaling? scaledWith = null;
+    DataSet Prepare(FeatureScaling scaling)
+    {
+        if (scaled is null || !SameScaling(scaling, scaledWith!))
+        {
+            scaled = scaling.Apply(raw);
+            scaledWith = scaling;
+        }
+        return scaled;
+    }
+
+    var exitCode = 0;
+    var leaving = 0;
+    ActorSystem? system = null;
+    system = WorkerNode.Start(settings, Prepare, result.GetValue(threads),
+        onRunFinished: result.GetValue(stay) ? null : () =>
+        {
+            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+            Console.WriteLine("run finished; leaving");
+            Leave(0);
+        },
+        onCoordinatorLost: () =>
+        {
+            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+            Console.Error.WriteLine($"error: the coordinator at {target} left the cluster");
+            Leave(1);
+        },
+        onRefused: reason =>
+        {
+            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+            Console.Error.WriteLine($"error: {reason}");
+            Leave(2);
+        });
+
+    void Leave(int code)
+    {
+        Volatile.Write(ref exitCode, code);
+        _ = Akka.Actor.CoordinatedShutdown.Get(system!).Run(Akka.Actor.CoordinatedShutdown.ClrExitReason.Instance);
+    }
+    var cluster = Akka.Cluster.Cluster.Get(system);
+    Console.WriteLine($"worker   {cluster.SelfAddress} joining {settings.SeedAddress}");
+    var joined = new TaskCompletionSource();
+    cluster.RegisterOnMemberUp(() =>
+    {
+        Console.WriteLine("joined the cluster");
+        joined.TrySetResult();
+    });
+    var timeout = TimeSpan.FromSeconds(result.GetValue(joinTimeout));
+    if (await Task.WhenAny(joined.Task, system.WhenTerminated, Task.Delay(timeout)) != joined.Task && !system.WhenTerminated.IsCompleted)
+    {
+        Console.Error.WriteLine($"error: could not join the coordinator at {target} within {timeout.TotalSeconds:0.#} s");
+        await system.Terminate();
+        return 1;
+    }
+    await system.WhenTerminated;
+    return Volatile.Read(ref exitCode);
+}
+catch (InvalidInputException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
+
+static bool SameScaling(FeatureScaling a, FeatureScaling b) =>
+    a.Kind == b.Kind && a.Shift.AsSpan().SequenceEqual(b.Shift) && a.Scale.AsSpan().SequenceEqual(b.Scale);

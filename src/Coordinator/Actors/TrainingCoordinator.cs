@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
@@ -13,12 +14,16 @@ namespace Backprop.Coordinator.Actors;
 /// <param name="WorkerWaitTimeout">How long to wait with no worker at all before giving up.</param>
 /// <param name="WaitingReportInterval">How often to say that it is still waiting for workers.</param>
 /// <param name="MaxAttempts">Assignments of one node (after deadlines, rejections, departures) before the run fails.</param>
+/// <param name="DiscoverClusterWorkers">Find workers among the cluster's members with role "worker" (else they register).</param>
+/// <param name="HalfPrecisionGradients">Ask workers for gradient sums rounded to half precision (half the bytes on the wire).</param>
 public sealed record CoordinatorSettings(
     int MinWorkers = 1,
     TimeSpan? StepTimeout = null,
     TimeSpan? WorkerWaitTimeout = null,
     TimeSpan? WaitingReportInterval = null,
-    int MaxAttempts = 4)
+    int MaxAttempts = 4,
+    bool DiscoverClusterWorkers = false,
+    bool HalfPrecisionGradients = false)
 {
     /// <summary>The step deadline (default 30 s).</summary>
     public TimeSpan StepDeadline => StepTimeout ?? TimeSpan.FromSeconds(30);
@@ -47,6 +52,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private readonly SetupRun _setup;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, WorkerState> _workers = [];
+    private readonly Dictionary<Address, IActorRef> _workerNodes = [];   // cluster mode: node → its worker actor
     private readonly List<IActorRef> _ready = [];          // in the order they became ready
     private readonly Stack<GradientSum> _pool = new();
     private WeightsUpdate _weights;
@@ -69,7 +75,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         _setup = new SetupRun(
             Guid.NewGuid().ToString("N"), [.. architecture.Sizes], architecture.Hidden, architecture.Output, architecture.Cost,
             run.Settings.ChunkSize, run.Settings.Seed, run.Train.Count, run.Train.ContentHash,
-            scaling.Kind, FloatTensor.CopyOf(scaling.Shift), FloatTensor.CopyOf(scaling.Scale));
+            scaling.Kind, FloatTensor.CopyOf(scaling.Shift), FloatTensor.CopyOf(scaling.Scale), settings.HalfPrecisionGradients);
         _weights = new WeightsUpdate(_setup.RunId, run.Version, FloatTensor.CopyOf(run.Parameters));
         WaitingForWorkers();
     }
@@ -83,6 +89,25 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
 
     /// <summary>The run's id, as sent to workers.</summary>
     public string RunId => _setup.RunId;
+
+    /// <summary>The role of worker nodes and the name of their worker actor (/user/worker).</summary>
+    public const string WorkerRole = "worker", WorkerActorName = "worker";
+
+    /// <inheritdoc/>
+    protected override void PreStart()
+    {
+        if (_settings.DiscoverClusterWorkers)
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void PostStop()
+    {
+        if (_settings.DiscoverClusterWorkers) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+    }
 
     // ---- States ---------------------------------------------------------------------------
 
@@ -146,6 +171,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Become(() =>
         {
             Receive<RegisterWorker>(_ => Sender.Tell(new RunFinished(RunId)));
+            Receive<ActorIdentity>(identity => identity.Subject?.Tell(new RunFinished(RunId)));
+            Receive<ClusterEvent.MemberUp>(up => IdentifyWorker(up.Member));
             ReceiveAny(message => _log.Debug("run finished; ignoring {0}", message));
         });
     }
@@ -158,6 +185,43 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<SetupAccepted>(HandleSetupAccepted);
         Receive<SetupRefused>(HandleSetupRefused);
         Receive<Terminated>(t => RemoveWorker(t.ActorRef, "stopped"));
+
+        // Cluster mode: a worker node that comes up is asked for its /user/worker; one that becomes
+        // unreachable or leaves has its part of the step moved at once, without waiting for downing.
+        Receive<ClusterEvent.MemberUp>(up => IdentifyWorker(up.Member));
+        Receive<ClusterEvent.ReachableMember>(back => IdentifyWorker(back.Member));
+        Receive<ActorIdentity>(HandleIdentity);
+        Receive<ClusterEvent.UnreachableMember>(lost => RemoveWorkerNode(lost.Member, "is unreachable"));
+        Receive<ClusterEvent.MemberLeft>(left => RemoveWorkerNode(left.Member, "is leaving the cluster"));
+        Receive<ClusterEvent.MemberExited>(left => RemoveWorkerNode(left.Member, "is leaving the cluster"));
+        Receive<ClusterEvent.MemberRemoved>(removed => RemoveWorkerNode(removed.Member, "was removed from the cluster"));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.IReachabilityEvent>(_ => { });
+    }
+
+    private static void IdentifyWorker(Member member)
+    {
+        if (!member.HasRole(WorkerRole) || member.Status != MemberStatus.Up) return;
+        Context.ActorSelection(new RootActorPath(member.Address) / "user" / WorkerActorName).Tell(new Identify(member.Address));
+    }
+
+    private void HandleIdentity(ActorIdentity identity)
+    {
+        if (identity.MessageId is not Address address) return;
+        if (identity.Subject is null)
+        {
+            _log.Warning("worker node {0} has no /user/{1} actor", address, WorkerActorName);
+            return;
+        }
+        _workerNodes[address] = identity.Subject;
+        AddWorker(identity.Subject);
+    }
+
+    private void RemoveWorkerNode(Member member, string why)
+    {
+        if (!member.HasRole(WorkerRole) || !_workerNodes.Remove(member.Address, out var worker)) return;
+        Context.Unwatch(worker);
+        RemoveWorker(worker, why);
     }
 
     /// <summary>Adds a worker found by registration or cluster membership: watch it and set it up.</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Backprop.CommandLine;
 using Backprop.Data;
 using Backprop.Engine;
 using Backprop.Models;

@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Backprop.Coordinator.Actors;
+using Backprop.Clustering;
 using Backprop.Coordinator.Training;
+using Backprop.Protocol;
+using Backprop.CommandLine;
 using Backprop.Data;
 using Backprop.Engine;
 using Backprop.Models;
@@ -76,18 +79,32 @@ internal sealed class TrainCommand
         Description = "Seconds to wait with no worker before giving up",
         DefaultValueFactory = _ => 60,
     }.WithParser(Parse.PositiveSeconds);
+    private readonly Option<bool> _cluster = new("--cluster")
+    {
+        Description = "Be the coordinator node of a cluster: worker nodes (backprop-worker) join it over the network",
+    };
+    private readonly Option<bool> _loopback = new("--loopback")
+    {
+        Description = "Run the workers as separate nodes on 127.0.0.1 in this process, talking over TCP",
+    };
+    private readonly Option<bool> _halfGradients = new("--half-gradients")
+    {
+        Description = "Workers send gradient sums rounded to half precision (half the bytes; see docs/protocol.md)",
+    };
+    private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
 
     public Command Build()
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
-        foreach (var option in _data.All) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _save, _quiet })
+        foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
             if (result.GetResult(_hidden) is not null && result.GetResult(_layers) is not null) result.AddError("--hidden and --layers cannot be used together");
+            if (result.GetValue(_cluster) && result.GetValue(_loopback)) result.AddError("--cluster and --loopback cannot be used together");
         });
         command.SetAction((result, cancellation) => RunAsync(result, result.InvocationConfiguration.Output, cancellation));
         return command;
@@ -124,8 +141,28 @@ internal sealed class TrainCommand
         var coordinatorSettings = new CoordinatorSettings(
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
-            WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)));
-        var finished = await LocalTraining.RunAsync(run, workers, coordinatorSettings, quiet ? null : r => output.WriteLine(Format(r)), cancellationToken: cancellation).ConfigureAwait(false);
+            WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
+            HalfPrecisionGradients: result.GetValue(_halfGradients));
+        Action<EpochReport>? onEpoch = quiet ? null : r => output.WriteLine(Format(r));
+        TrainingFinished finished;
+        if (result.GetValue(_cluster))
+        {
+            var frame = (int)Math.Min(int.MaxValue, Math.Max(NodeSettings.FrameBytesFor(architecture.ParameterCount), 128000));
+            var node = _node.Read(result, "coordinator", coordinator: null, frameBytes: frame);
+            finished = await TrainingHost.RunClusterAsync(run, node, coordinatorSettings, onEpoch, address =>
+            {
+                output.WriteLine($"listening {address}; waiting for {workers} worker{(workers == 1 ? "" : "s")}");
+                output.WriteLine($"start workers with: backprop-worker --coordinator {node.PublicHost ?? node.Host}:{address.Port} --data {result.GetValue(_data.Data)}");
+            }, cancellation).ConfigureAwait(false);
+        }
+        else if (result.GetValue(_loopback))
+        {
+            finished = await TrainingHost.RunLoopbackAsync(run, workers, coordinatorSettings, onEpoch, cancellationToken: cancellation).ConfigureAwait(false);
+        }
+        else
+        {
+            finished = await TrainingHost.RunLocalAsync(run, workers, coordinatorSettings, onEpoch, cancellationToken: cancellation).ConfigureAwait(false);
+        }
         var last = finished.LastEpoch!;
 
         output.WriteLine($"test accuracy {last.TestAccuracy:F4}, test loss {last.TestLoss:F4}");

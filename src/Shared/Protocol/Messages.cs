@@ -46,6 +46,7 @@ public sealed class RegisterWorker : IControlMessage
 /// <param name="Scaling">The feature scaling to apply to the worker's raw data.</param>
 /// <param name="ScalingShift">Per-feature shift.</param>
 /// <param name="ScalingScale">Per-feature factor.</param>
+/// <param name="HalfPrecisionGradients">Send gradient sums rounded to half precision (half the bytes).</param>
 public sealed record SetupRun(
     string RunId,
     ImmutableArray<int> LayerSizes,
@@ -58,7 +59,8 @@ public sealed record SetupRun(
     string DataHash,
     ScalingKind Scaling,
     FloatTensor ScalingShift,
-    FloatTensor ScalingScale) : ITensorMessage
+    FloatTensor ScalingScale,
+    bool HalfPrecisionGradients = false) : ITensorMessage
 {
     /// <summary>The architecture these fields describe (throws <see cref="ArgumentException"/> if they are invalid).</summary>
     public Architecture ToArchitecture() => new(LayerSizes, Hidden, Output, Cost);

@@ -14,8 +14,8 @@ namespace Backprop.Protocol;
 /// <summary>
 /// The wire format of every message that carries tensors (<see cref="ITensorMessage"/>): a
 /// one-letter manifest names the type, the payload is a few little-endian fields followed by the
-/// tensors as raw little-endian float32 (an int32 count, then the values). No reflection, no
-/// per-element boxing. Malformed input throws <see cref="SerializationException"/> naming what is
+/// tensors (an int32 count, an encoding byte — 0 float32, 1 float16 — then the raw little-endian
+/// values). No reflection, no per-element boxing. Malformed input throws <see cref="SerializationException"/> naming what is
 /// wrong; Akka drops that message and keeps the connection.
 /// </summary>
 public sealed class ProtocolSerializer : SerializerWithStringManifest
@@ -24,6 +24,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public const int Id = 2701;
 
     private const string SetupManifest = "S", WeightsManifest = "W", GradientManifest = "G", FinishedManifest = "F";
+    private const byte SingleEncoding = 0, HalfEncoding = 1;
 
     // The last weights broadcast and its bytes: one broadcast object goes to every worker, so it
     // is serialized once, not once per worker.
@@ -113,7 +114,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static byte[] Write(SetupRun s)
     {
-        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale));
+        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale) + 1);
         writer.String(s.RunId);
         writer.Int32(s.LayerSizes.Length);
         foreach (var n in s.LayerSizes) writer.Int32(n);
@@ -127,6 +128,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         writer.Byte((byte)s.Scaling);
         writer.Tensor(s.ScalingShift);
         writer.Tensor(s.ScalingScale);
+        writer.Byte(s.HalfPrecisionGradients ? (byte)1 : (byte)0);
         return writer.Done();
     }
 
@@ -140,7 +142,12 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         return new SetupRun(runId, ImmutableArray.Create(sizes),
             reader.Enum<Activation>(), reader.Enum<Activation>(), reader.Enum<Cost>(),
             reader.Int32(), reader.Int32(), reader.Int32(), reader.String(), reader.Enum<ScalingKind>(),
-            reader.Tensor(), reader.Tensor());
+            reader.Tensor(), reader.Tensor(), reader.Byte() switch
+            {
+                0 => false,
+                1 => true,
+                var b => throw new SerializationException($"SetupRun: half-precision flag {b}"),
+            });
     }
 
     private static byte[] Write(TrainingFinished f)
@@ -169,7 +176,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);
 
-    private static int Size(FloatTensor t) => 4 + 4 * t.Length;
+    private static int Size(FloatTensor t) => 4 + 1 + (t.IsHalfPrecision ? 2 : 4) * t.Length;
 
     /// <summary>Appends little-endian fields to a buffer of known size.</summary>
     private ref struct WireWriter(int size)
@@ -208,6 +215,16 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             Int32(tensor.Length);
             if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian machines are not supported");
+            if (tensor.IsHalfPrecision)
+            {
+                Byte(HalfEncoding);
+                var halves = MemoryMarshal.Cast<byte, Half>(_bytes.AsSpan(_position, 2 * tensor.Length));
+                var values = tensor.Span;
+                for (var i = 0; i < values.Length; i++) halves[i] = (Half)values[i];
+                _position += 2 * tensor.Length;
+                return;
+            }
+            Byte(SingleEncoding);
             MemoryMarshal.AsBytes(tensor.Span).CopyTo(_bytes.AsSpan(_position));
             _position += 4 * tensor.Length;
         }
@@ -253,10 +270,17 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         public FloatTensor Tensor()
         {
             var count = Int32();
-            if (count < 0 || count > (_bytes.Length - _position) / 4)
-                throw new SerializationException($"protocol message '{manifest}' is truncated: a tensor of {count} floats does not fit in the {_bytes.Length - _position} bytes left");
-            var values = MemoryMarshal.Cast<byte, float>(Take(4 * count)).ToArray();
-            return FloatTensor.TakeOwnership(values);
+            var encoding = Byte();
+            if (encoding is not (SingleEncoding or HalfEncoding))
+                throw new SerializationException($"protocol message '{manifest}': unknown tensor encoding {encoding}");
+            var width = encoding == HalfEncoding ? 2 : 4;
+            if (count < 0 || count > (_bytes.Length - _position) / width)
+                throw new SerializationException($"protocol message '{manifest}' is truncated: a tensor of {count} values does not fit in the {_bytes.Length - _position} bytes left");
+            if (encoding == SingleEncoding) return FloatTensor.TakeOwnership(MemoryMarshal.Cast<byte, float>(Take(4 * count)).ToArray());
+            var halves = MemoryMarshal.Cast<byte, Half>(Take(2 * count));
+            var values = new float[count];
+            for (var i = 0; i < count; i++) values[i] = (float)halves[i];
+            return FloatTensor.TakeOwnership(values, halfPrecision: true);
         }
 
         public readonly void End()

@@ -36,7 +36,7 @@ public class LocalTrainingTests
     {
         var run = new TrainingRun(Settings, Train, Test, Scaling);
         var epochs = new List<EpochReport>();
-        var finished = await LocalTraining.RunAsync(run, workers, new CoordinatorSettings(MinWorkers: workers), epochs.Add, config);
+        var finished = await TrainingHost.RunLocalAsync(run, workers, new CoordinatorSettings(MinWorkers: workers), epochs.Add, config);
         Assert.Equal(2, epochs.Count);
         Assert.Equal(2 * 23, finished.Version); // 1438 samples in batches of 64
         return finished.Parameters.Span.ToArray();
@@ -50,6 +50,14 @@ public class LocalTrainingTests
         {
             Assert.Equal(expected, await TrainWith(workers));
         }
+    }
+
+    [Fact]
+    public async Task Loopback_WorkerNodesOverTcp_EndWithTheSameBits()
+    {
+        var run = new TrainingRun(Settings, Train, Test, Scaling);
+        var finished = await TrainingHost.RunLoopbackAsync(run, 2, new CoordinatorSettings());
+        Assert.Equal(SingleProcessOracle(), finished.Parameters.Span.ToArray());
     }
 
     [Fact]

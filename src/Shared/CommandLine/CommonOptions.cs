@@ -1,15 +1,20 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using Backprop.Clustering;
 using Backprop.Data;
 using Backprop.Networks;
 using Backprop.Training;
 
-namespace Backprop.Coordinator.Cli;
+namespace Backprop.CommandLine;
+
+// Options and value parsers that the coordinator's and the worker's command lines share: both
+// sides must read data and address nodes the same way.
 
 /// <summary>Parsers for option values, each naming the option and the bad value in its error.</summary>
-internal static class Parse
+public static class Parse
 {
+    /// <summary>Sets a parser whose error names the option and the value.</summary>
     public static Option<T> WithParser<T>(this Option<T> option, Func<string, (T? Value, string? Error)> parse)
     {
         option.CustomParser = result =>
@@ -68,7 +73,7 @@ internal static class Parse
 }
 
 /// <summary>The options that choose data, shared by every command that reads data.</summary>
-internal sealed class DataOptionSet
+public sealed class DataOptionSet
 {
     public Option<string> Data { get; } = new("--data")
     {
@@ -116,4 +121,56 @@ internal sealed class DataOptionSet
         new CsvOptions(result.GetValue(LabelColumn), result.GetValue(Header)),
         result.GetValue(SplitSeed),
         result.GetValue(Classes));
+}
+
+/// <summary>The options that place a node on the network; each falls back to an environment variable.</summary>
+public sealed class NodeOptionSet(int defaultPort)
+{
+    /// <summary>--host.</summary>
+    public Option<string> Host { get; } = new("--host")
+    {
+        Description = "Address to bind to (0.0.0.0: every interface) [env BACKPROP_HOST]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_HOST") is { Length: > 0 } h ? h : "127.0.0.1",
+    };
+    /// <summary>--public-host.</summary>
+    public Option<string?> PublicHost { get; } = new("--public-host")
+    {
+        Description = "Address other nodes reach this one at, when it differs from --host (containers, NAT) [env BACKPROP_PUBLIC_HOST]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_PUBLIC_HOST") is { Length: > 0 } h ? h : null,
+    };
+    /// <summary>--port.</summary>
+    public Option<int> Port { get; } = new Option<int>("--port")
+    {
+        Description = $"TCP port (0: any free port; default {defaultPort}) [env BACKPROP_PORT]",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("BACKPROP_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : defaultPort,
+    }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? (p, null) : (0, "expected a port number 0-65535"));
+    /// <summary>--max-frame-size.</summary>
+    public Option<int?> MaxFrameSize { get; } = new Option<int?>("--max-frame-size")
+    {
+        Description = "Largest message in bytes (default: derived from the model size on the coordinator, 64 MiB on workers) [env BACKPROP_MAX_FRAME]",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("BACKPROP_MAX_FRAME"), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : null,
+    }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var f) && f >= 32000 ? (f, null) : (null, "expected a number of bytes, at least 32000"));
+    /// <summary>--config.</summary>
+    public Option<string?> Config { get; } = new("--config")
+    {
+        Description = "A HOCON file whose settings override everything else (Akka settings included)",
+        HelpName = "FILE",
+    };
+
+    /// <summary>--verbose.</summary>
+    public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log cluster membership and every worker event" };
+
+    /// <summary>All of them.</summary>
+    public IEnumerable<Option> All => [Host, PublicHost, Port, MaxFrameSize, Config, Verbose];
+
+    /// <summary>The node settings these options describe.</summary>
+    public NodeSettings Read(ParseResult result, string role, string? coordinator, int? frameBytes) => new(
+        role,
+        result.GetValue(Host)!,
+        result.GetValue(PublicHost),
+        result.GetValue(Port),
+        coordinator,
+        result.GetValue(MaxFrameSize) ?? frameBytes ?? NodeSettings.DefaultMaximumFrameBytes,
+        result.GetValue(Config),
+        result.GetValue(Verbose) ? "INFO" : "WARNING");
 }

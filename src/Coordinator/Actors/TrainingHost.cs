@@ -1,0 +1,161 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Backprop.Clustering;
+using Backprop.Coordinator.Training;
+using Backprop.Protocol;
+using Backprop.Training;
+using Backprop.Worker;
+
+namespace Backprop.Coordinator.Actors;
+
+/// <summary>
+/// Where the workers of a run live. In every case the same coordinator actor runs the same
+/// protocol; only the transport differs.
+/// </summary>
+public static class TrainingHost
+{
+    /// <summary>The actor-system settings of in-process mode.</summary>
+    public static readonly Config LocalConfig = ConfigurationFactory.ParseString("""
+        akka {
+          loglevel = WARNING
+          stdout-loglevel = WARNING
+          log-dead-letters = 0
+          log-dead-letters-during-shutdown = off
+          coordinated-shutdown.run-by-clr-shutdown-hook = off
+        }
+        # Each worker computes on a thread of its own, so long gradient work never starves the
+        # coordinator or the scheduler.
+        backprop.worker-dispatcher {
+          type = PinnedDispatcher
+        }
+        """).WithFallback(ProtocolConfig.Serialization);
+
+    /// <summary>
+    /// In-process mode: the coordinator and <paramref name="workers"/> worker actors in one actor
+    /// system. With one worker it is the single-process trainer.
+    /// </summary>
+    public static async Task<TrainingFinished> RunLocalAsync(
+        TrainingRun run, int workers, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
+        Config? config = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        var system = ActorSystem.Create(NodeSettings.SystemName, (config ?? Config.Empty).WithFallback(LocalConfig));
+        try
+        {
+            var (coordinator, done) = StartCoordinator(system, run, settings with { MinWorkers = Math.Min(settings.MinWorkers, workers) }, onEpoch);
+            var threads = ThreadsPerWorker(workers);
+            for (var i = 0; i < workers; i++)
+            {
+                system.ActorOf(GradientWorker.Props(coordinator, _ => run.Train, threads).WithDispatcher("backprop.worker-dispatcher"), $"worker-{i + 1}");
+            }
+            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await system.Terminate().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Loopback mode: the coordinator node and <paramref name="workers"/> worker nodes, each its own
+    /// actor system on 127.0.0.1 in this process, talking over TCP through the real serializers.
+    /// </summary>
+    public static async Task<TrainingFinished> RunLoopbackAsync(
+        TrainingRun run, int workers, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
+        Config? config = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        var frame = (int)Math.Max(NodeSettings.FrameBytesFor(run.Settings.Architecture.ParameterCount), 128000);
+        var coordinatorNode = new NodeSettings("coordinator", "127.0.0.1", Port: 0, MaximumFrameBytes: frame);
+        var system = StartCoordinatorNode(coordinatorNode, config);
+        var nodes = new List<ActorSystem>();
+        try
+        {
+            var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true }, onEpoch);
+            var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
+            var workerNode = new NodeSettings("worker", "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
+            for (var i = 0; i < workers; i++) nodes.Add(WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(workers)));
+            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(nodes.Select(n => n.Terminate())).ConfigureAwait(false);
+            await system.Terminate().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Cluster mode: this process is the coordinator node (the seed); worker nodes join it from
+    /// anywhere. <paramref name="onListening"/> is told the address workers should join.
+    /// </summary>
+    public static async Task<TrainingFinished> RunClusterAsync(
+        TrainingRun run, NodeSettings cluster, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
+        Action<Address>? onListening = null, CancellationToken cancellationToken = default)
+    {
+        var system = StartCoordinatorNode(cluster, null);
+        try
+        {
+            var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0;
+            var needed = NodeSettings.FrameBytesFor(run.Settings.Architecture.ParameterCount);
+            if (needed > frame)
+                throw new InvalidInputException($"the model's {run.Settings.Architecture.ParameterCount:N0} parameters need messages of {needed:N0} bytes, more than the maximum frame of {frame:N0} bytes (raise --max-frame-size)");
+            var (_, done) = StartCoordinator(system, run, settings with { DiscoverClusterWorkers = true }, onEpoch);
+            onListening?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
+            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await system.Terminate().ConfigureAwait(false);
+        }
+    }
+
+    private static ActorSystem StartCoordinatorNode(NodeSettings cluster, Config? config)
+    {
+        var system = ActorSystem.Create(NodeSettings.SystemName, (config ?? Config.Empty).WithFallback(cluster.ToConfig()));
+        var node = Akka.Cluster.Cluster.Get(system);
+        node.Join(node.SelfAddress); // the coordinator is the seed node
+        return system;
+    }
+
+    private static int ThreadsPerWorker(int workers) => Math.Max(1, Environment.ProcessorCount / workers);
+
+    private static (IActorRef Coordinator, TaskCompletionSource<TrainingFinished> Done) StartCoordinator(
+        ActorSystem system, TrainingRun run, CoordinatorSettings settings, Action<EpochReport>? onEpoch)
+    {
+        var done = new TaskCompletionSource<TrainingFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listener = system.ActorOf(Props.Create(() => new ProgressListener(done, onEpoch)), "listener");
+        var coordinator = system.ActorOf(TrainingCoordinator.Props(run, settings, listener), "coordinator");
+        return (coordinator, done);
+    }
+
+    private static async Task<TrainingFinished> WaitAsync(TaskCompletionSource<TrainingFinished> done, CancellationToken cancellationToken)
+    {
+        await using (cancellationToken.Register(() => done.TrySetCanceled(cancellationToken)))
+        {
+            return await done.Task.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Turns the coordinator's reports into callbacks and the outcome into a task.</summary>
+    private sealed class ProgressListener : ReceiveActor
+    {
+        public ProgressListener(TaskCompletionSource<TrainingFinished> done, Action<EpochReport>? onEpoch)
+        {
+            Receive<EpochCompleted>(e => onEpoch?.Invoke(e.Report));
+            Receive<TrainingPaused>(_ => { });
+            Receive<TrainingFinished>(f => done.TrySetResult(f));
+            Receive<TrainingFailed>(f => done.TrySetException(new TrainingFailedException(f.Reason)));
+        }
+    }
+}
+
+/// <summary>The coordinator gave up (no workers, a node that cannot be computed, divergence).</summary>
+public sealed class TrainingFailedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public TrainingFailedException(string message) : base(message) { }
+    /// <summary>Creates the exception.</summary>
+    public TrainingFailedException() { }
+    /// <summary>Creates the exception.</summary>
+    public TrainingFailedException(string message, Exception inner) : base(message, inner) { }
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using Akka.Configuration;
+using Backprop.Protocol;
+
+namespace Backprop.Clustering;
+
+/// <summary>
+/// Where a node listens and how it finds the cluster. Every value can come from a flag, an
+/// environment variable (BACKPROP_HOST, BACKPROP_PUBLIC_HOST, BACKPROP_PORT, BACKPROP_COORDINATOR,
+/// BACKPROP_MAX_FRAME) or a HOCON file given with --config, in that order of precedence.
+/// </summary>
+/// <param name="Role">"coordinator" or "worker".</param>
+/// <param name="Host">The address to bind to (0.0.0.0 for every interface).</param>
+/// <param name="PublicHost">The address other nodes use to reach this one (defaults to <paramref name="Host"/>).</param>
+/// <param name="Port">The TCP port (0: any free port; the coordinator's is the seed, 4053 by default).</param>
+/// <param name="Coordinator">host:port of the coordinator (the seed node); null on the coordinator itself.</param>
+/// <param name="MaximumFrameBytes">Largest message this node sends or accepts.</param>
+/// <param name="ConfigFile">Extra HOCON that overrides everything else.</param>
+/// <param name="LogLevel">Akka's log level: WARNING by default, INFO to see membership and every worker event.</param>
+public sealed record NodeSettings(
+    string Role,
+    string Host = "127.0.0.1",
+    string? PublicHost = null,
+    int Port = 0,
+    string? Coordinator = null,
+    int MaximumFrameBytes = NodeSettings.DefaultMaximumFrameBytes,
+    string? ConfigFile = null,
+    string LogLevel = "WARNING")
+{
+    /// <summary>The actor system's name on every node.</summary>
+    public const string SystemName = "backprop";
+    /// <summary>The coordinator's port unless told otherwise.</summary>
+    public const int DefaultCoordinatorPort = 4053;
+    /// <summary>64 MiB: a 16-million-parameter model in float32, with room for the envelope.</summary>
+    public const int DefaultMaximumFrameBytes = 64 << 20;
+    /// <summary>Room for the Akka envelope around a tensor message.</summary>
+    public const int EnvelopeHeadroomBytes = 64 << 10;
+
+    /// <summary>The frame a model of <paramref name="parameterCount"/> float32 parameters needs.</summary>
+    public static long FrameBytesFor(int parameterCount) => 4L * parameterCount + EnvelopeHeadroomBytes;
+
+    /// <summary>"akka.tcp://backprop@host:port" of the coordinator.</summary>
+    public string? SeedAddress => Coordinator is null ? null : $"akka.tcp://{SystemName}@{Coordinator}";
+
+    /// <summary>The actor-system configuration of this node.</summary>
+    public Config ToConfig()
+    {
+        var seeds = SeedAddress is { } seed ? $"[\"{seed}\"]" : "[]";
+        var frame = Math.Max(MaximumFrameBytes, 32000).ToString(CultureInfo.InvariantCulture);
+        var buffers = Math.Max(256000, Math.Min(MaximumFrameBytes, 16 << 20)).ToString(CultureInfo.InvariantCulture);
+        var config = ConfigurationFactory.ParseString($$"""
+            akka {
+              loglevel = {{LogLevel}}
+              stdout-loglevel = WARNING
+              log-dead-letters = 0
+              log-dead-letters-during-shutdown = off
+              actor.provider = cluster
+              remote {
+                log-remote-lifecycle-events = off
+                dot-netty.tcp {
+                  hostname = "{{Host}}"
+                  public-hostname = "{{PublicHost ?? Host}}"
+                  port = {{Port}}
+                  # Derived from the model size (see FrameBytesFor); the same on every node.
+                  maximum-frame-size = {{frame}}b
+                  send-buffer-size = {{buffers}}b
+                  receive-buffer-size = {{buffers}}b
+                }
+              }
+              cluster {
+                roles = ["{{Role}}"]
+                seed-nodes = {{seeds}}
+                # The coordinator's side of a partition survives: static quorum of one coordinator.
+                downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                split-brain-resolver {
+                  active-strategy = static-quorum
+                  static-quorum { quorum-size = 1, role = "coordinator" }
+                  stable-after = 5s
+                  down-all-when-unstable = off
+                }
+                # Faster than the defaults (pause 3 s, stable-after 20 s): a lost worker's part of a
+                # step moves as soon as it is unreachable; removal follows stable-after later.
+                failure-detector {
+                  heartbeat-interval = 1s
+                  acceptable-heartbeat-pause = 2s
+                  threshold = 8.0
+                }
+                run-coordinated-shutdown-when-down = on
+              }
+              coordinated-shutdown.run-by-clr-shutdown-hook = on
+            }
+            backprop.worker-dispatcher { type = PinnedDispatcher }
+            """).WithFallback(ProtocolConfig.Serialization);
+        if (ConfigFile is not null)
+        {
+            if (!File.Exists(ConfigFile)) throw new InvalidInputException($"--config {ConfigFile}: file not found");
+            try
+            {
+                config = ConfigurationFactory.ParseString(File.ReadAllText(ConfigFile)).WithFallback(config);
+            }
+            catch (Exception e) when (e is not InvalidInputException)
+            {
+                throw new InvalidInputException($"--config {ConfigFile}: not valid HOCON ({e.Message})", e);
+            }
+        }
+        return config;
+    }
+
+    /// <summary>Parses "host:port" (IPv6 hosts in brackets); the error names the option.</summary>
+    public static (string Host, int Port) ParseEndpoint(string text, string option, int defaultPort)
+    {
+        var value = text.Trim();
+        string host;
+        var port = defaultPort;
+        var colon = value.LastIndexOf(':');
+        if (colon > 0 && value.IndexOf(']', StringComparison.Ordinal) < colon)
+        {
+            host = value[..colon];
+            if (!int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535)
+                throw new InvalidInputException($"{option} '{text}': '{value[(colon + 1)..]}' is not a port number (0-65535)");
+        }
+        else
+        {
+            host = value;
+        }
+        if (host.Length == 0) throw new InvalidInputException($"{option} '{text}': no host name");
+        return (host, port);
+    }
+}

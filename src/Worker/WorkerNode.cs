@@ -1,0 +1,48 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Backprop.Clustering;
+using Backprop.Data;
+
+namespace Backprop.Worker;
+
+/// <summary>A worker node: an actor system with role "worker" holding the worker actor at /user/worker.</summary>
+public static class WorkerNode
+{
+    /// <summary>
+    /// Starts a worker node and asks to join the coordinator named in <paramref name="cluster"/>. The
+    /// coordinator finds the worker by membership. <paramref name="onRunFinished"/> runs when the run
+    /// ends, <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
+    /// <paramref name="onRefused"/> when the worker cannot take part in a run.
+    /// </summary>
+    public static ActorSystem Start(
+        NodeSettings cluster, Func<FeatureScaling, DataSet> loadData, int threads,
+        Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null)
+    {
+        var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
+        var system = ActorSystem.Create(NodeSettings.SystemName, cluster.ToConfig());
+        var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
+        system.ActorOf(
+            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),
+            "worker");
+        if (onCoordinatorLost is not null) system.ActorOf(Props.Create(() => new CoordinatorWatch(onCoordinatorLost)), "coordinator-watch");
+        Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
+        return system;
+    }
+
+    /// <summary>Calls back when the member with role "coordinator" leaves, is removed or downed.</summary>
+    private sealed class CoordinatorWatch : ReceiveActor
+    {
+        public CoordinatorWatch(Action onLost)
+        {
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            var seen = false;
+            Receive<ClusterEvent.MemberUp>(up => seen |= up.Member.HasRole("coordinator"));
+            Receive<ClusterEvent.MemberRemoved>(removed =>
+            {
+                if (removed.Member.HasRole("coordinator") && seen) onLost();
+            });
+            Receive<ClusterEvent.IMemberEvent>(_ => { });
+            cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Backprop.Coordinator.Tests.Clustering;
+
+/// <summary>Real processes: a coordinator (backprop train --cluster) and two worker processes (backprop-worker).</summary>
+public sealed partial class MultiProcessTests : IDisposable
+{
+    private readonly List<Process> _processes = [];
+
+    public void Dispose()
+    {
+        foreach (var process in _processes)
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.Dispose();
+        }
+    }
+
+    [GeneratedRegex(@"listening akka\.tcp://backprop@127\.0\.0\.1:(\d+)")]
+    private static partial Regex Listening();
+
+    private sealed record Running(Process Process, Task<string> Output, Task<string> Error);
+
+    private Running Start(string dll, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        _processes.Add(process);
+        return new Running(process, Task.FromResult(""), process.StandardError.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task CoordinatorAndTwoWorkerProcesses_TrainTheSameModelAsOneProcess()
+    {
+        var oneProcess = CommandLineRunner.Run("train", "--epochs", "3", "--quiet");
+        Assert.Equal(0, oneProcess.ExitCode);
+
+        var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "2", "--epochs", "3", "--quiet");
+        // Read the coordinator's output line by line until it says where it listens.
+        var lines = new List<string>();
+        string? port = null;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (port is null)
+        {
+            var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("coordinator exited: " + string.Join("\n", lines) + await coordinator.Error);
+            lines.Add(line);
+            port = Listening().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
+        }
+        var rest = coordinator.Process.StandardOutput.ReadToEndAsync();
+        var workers = new[]
+        {
+            Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits"),
+            Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits"),
+        };
+        var workerOutput = workers.Select(w => w.Process.StandardOutput.ReadToEndAsync()).ToArray();
+
+        await coordinator.Process.WaitForExitAsync(timeout.Token);
+        foreach (var worker in workers) await worker.Process.WaitForExitAsync(timeout.Token);
+
+        var output = string.Join("\n", lines) + "\n" + await rest;
+        Assert.True(coordinator.Process.ExitCode == 0, output + await coordinator.Error);
+        Assert.Contains(oneProcess.Output.Trim(), output); // "test accuracy …, test loss …": the same model
+        for (var i = 0; i < workers.Length; i++)
+        {
+            var text = await workerOutput[i];
+            Assert.True(workers[i].Process.ExitCode == 0, text + await workers[i].Error);
+            Assert.Contains("joined the cluster", text);
+            Assert.Contains("run finished; leaving", text);
+        }
+    }
+
+    [Fact]
+    public async Task WorkerWithOtherData_IsRefusedNamingBothHashes_AndTheRunGivesUp()
+    {
+        var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--worker-timeout", "8", "--quiet");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? port = null;
+        while (port is null)
+        {
+            var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("coordinator exited");
+            port = Listening().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
+        }
+        var worker = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--split-seed", "3");
+        _ = worker.Process.StandardOutput.ReadToEndAsync();
+        await worker.Process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(2, worker.Process.ExitCode);
+        Assert.Matches("^error: data mismatch: this worker holds digits \\(1438 samples, sha256 [0-9a-f]{64}\\), the coordinator trains on 1438 samples with sha256 [0-9a-f]{64}", await worker.Error);
+
+        await coordinator.Process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(1, coordinator.Process.ExitCode);
+        Assert.Contains("error: no workers: 0 of 1 needed were ready after 8 s", await coordinator.Error);
+    }
+}
