@@ -99,6 +99,16 @@ public sealed class GradientWorkerSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Setup_ModelTooLargeForTheFrame_IsRefusedNamingTheSizes()
+    {
+        var worker = Sys.ActorOf(GradientWorker.Props(TestActor, _ => Data, threads: 1, maximumFrameBytes: 40_000));
+        ExpectMsg<RegisterWorker>();
+        worker.Tell(Setup(Data.ContentHash));
+        var refused = ExpectMsg<SetupRefused>();
+        Assert.Contains("need messages of 65,744 bytes, more than this worker's maximum frame of 40,000 bytes", refused.Reason);
+    }
+
+    [Fact]
     public void Compute_SamplesOutsideTheData_IsRefusedWithALogLine()
     {
         var worker = ReadyWorker(out _);

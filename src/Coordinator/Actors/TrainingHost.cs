@@ -92,13 +92,13 @@ public static class TrainingHost
         TrainingRun run, NodeSettings cluster, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
         Action<Address>? onListening = null, CancellationToken cancellationToken = default)
     {
+        var frame = cluster.ToConfig().GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0;
+        var needed = NodeSettings.FrameBytesFor(run.Settings.Architecture.ParameterCount);
+        if (needed > frame)
+            throw new InvalidInputException($"the model's {run.Settings.Architecture.ParameterCount:N0} parameters need messages of {needed:N0} bytes, more than the maximum frame of {frame:N0} bytes (raise --max-frame-size)");
         var system = StartCoordinatorNode(cluster, null);
         try
         {
-            var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0;
-            var needed = NodeSettings.FrameBytesFor(run.Settings.Architecture.ParameterCount);
-            if (needed > frame)
-                throw new InvalidInputException($"the model's {run.Settings.Architecture.ParameterCount:N0} parameters need messages of {needed:N0} bytes, more than the maximum frame of {frame:N0} bytes (raise --max-frame-size)");
             var (_, done) = StartCoordinator(system, run, settings with { DiscoverClusterWorkers = true }, onEpoch);
             onListening?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
             return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
