@@ -48,7 +48,7 @@ public static class TrainingHost
             {
                 system.ActorOf(GradientWorker.Props(coordinator, _ => run.Train, threads).WithDispatcher("backprop.worker-dispatcher"), $"worker-{i + 1}");
             }
-            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+            return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -75,7 +75,7 @@ public static class TrainingHost
             var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
             var workerNode = new NodeSettings("worker", "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
             for (var i = 0; i < workers; i++) nodes.Add(WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(workers)));
-            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+            return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -101,7 +101,7 @@ public static class TrainingHost
         {
             var (_, done) = StartCoordinator(system, run, settings with { DiscoverClusterWorkers = true }, onEpoch);
             onListening?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
-            return await WaitAsync(done, cancellationToken).ConfigureAwait(false);
+            return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -128,8 +128,12 @@ public static class TrainingHost
         return (coordinator, done);
     }
 
-    private static async Task<TrainingFinished> WaitAsync(TaskCompletionSource<TrainingFinished> done, CancellationToken cancellationToken)
+    /// <summary>The run's outcome; a coordinator system shut down from outside (SIGTERM) ends the wait with an error.</summary>
+    private static async Task<TrainingFinished> WaitAsync(ActorSystem system, TaskCompletionSource<TrainingFinished> done, CancellationToken cancellationToken)
     {
+        _ = system.WhenTerminated.ContinueWith(
+            _ => done.TrySetException(new TrainingFailedException("the coordinator was shut down before training finished")),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         await using (cancellationToken.Register(() => done.TrySetCanceled(cancellationToken)))
         {
             return await done.Task.ConfigureAwait(false);

@@ -12,6 +12,8 @@ public static class CommandLine
     public const int Failed = 1;
     /// <summary>Bad input: an option, a file, a data set.</summary>
     public const int BadInput = 2;
+    /// <summary>Interrupted (Ctrl-C / SIGINT).</summary>
+    public const int Interrupted = 130;
 
     /// <summary>Runs the command line; with no arguments, trains on the embedded digits.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
@@ -43,6 +45,11 @@ public static class CommandLine
         {
             error.WriteLine($"error: {e.Message}");
             return Failed;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("error: interrupted before training finished");
+            return Interrupted;
         }
     }
 
