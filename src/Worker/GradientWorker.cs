@@ -179,11 +179,13 @@ public sealed class GradientWorker : ReceiveActor
 
         _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
         var sum = _sum!;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
+        var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         Sender.Tell(new GradientComputed(
             request.RunId, request.Step, request.Version, request.NodeStart, request.NodeSize,
             sum.SampleCount, sum.LossSum, sum.CorrectCount,
-            setup.HalfPrecisionGradients ? FloatTensor.RoundedToHalf(sum.Values) : FloatTensor.CopyOf(sum.Values)));
+            setup.HalfPrecisionGradients ? FloatTensor.RoundedToHalf(sum.Values) : FloatTensor.CopyOf(sum.Values), seconds));
     }
 
     private void HandleRunFinished(RunFinished finished)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -44,6 +45,7 @@ public sealed record CoordinatorSettings(
 /// whose node is late is given to another worker too (the first valid result wins), and a run
 /// with no workers fails after <see cref="CoordinatorSettings.WorkerWait"/>.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "An actor releases what it holds in PostStop.")]
 public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
 {
     private readonly TrainingRun _run;
@@ -60,6 +62,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private EpochReport? _lastReport;
     private bool _pauseRequested;
     private int _deadlineGeneration;
+    private readonly TimingTotals _timing = new();
     private Phase _phase;
 
     private enum Phase { Waiting, Training, Paused, Finished }
@@ -107,6 +110,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         if (_settings.DiscoverClusterWorkers) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        _timing.Dispose();
     }
 
     // ---- States ---------------------------------------------------------------------------
@@ -293,6 +297,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         var chunkSize = _run.Settings.ChunkSize;
         var sampleStart = _run.BatchIndex * _run.Settings.BatchSize;
         var step = new StepState(_run.Version, _run.Version, _run.Epoch, sampleStart, batch.Length, chunkCount);
+        _run.BeginStep();
 
         var workers = _ready.Count;
         foreach (var state in _workers.Values) state.Busy = 0; // late answers to the last step never come back to lower it
@@ -395,6 +400,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         sum.LossSum = result.LossSum;
         sum.CorrectCount = result.CorrectCount;
         node.Result = sum;
+        step.SlowestCompute = Math.Max(step.SlowestCompute, result.ComputeSeconds);
         if (--step.Remaining == 0) CompleteStep();
     }
 
@@ -430,21 +436,25 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private void RestartDeadline() =>
         Timers.StartSingleTimer(StepDeadline.Key, new StepDeadline(_step!.Number, ++_deadlineGeneration), _settings.StepDeadline);
 
-    /// <summary>All nodes are in: add them in tree order, apply the update, and go on.</summary>
+    /// <summary>
+    /// All nodes are in: add them in tree order, apply the update, and go on. At the end of an epoch
+    /// the next step is sent out first, so the workers compute while this actor evaluates the test set.
+    /// </summary>
     private void CompleteStep()
     {
         var step = _step!;
         Timers.Cancel(StepDeadline.Key);
+        var started = Stopwatch.GetTimestamp();
         var nodes = step.Nodes.ToDictionary(p => p.Key, p => p.Value.Result!);
         var root = ChunkTree.Reduce(step.ChunkCount, nodes, (left, right) =>
         {
             left.Add(right);
             return left;
         });
-        EpochReport? report;
+        bool epochEnded;
         try
         {
-            report = _run.Apply(root);
+            epochEnded = _run.Apply(root);
         }
         catch (TrainingDivergedException e)
         {
@@ -454,15 +464,29 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         foreach (var sum in nodes.Values) _pool.Push(sum);
         _step = null;
         _weights = new WeightsUpdate(RunId, _run.Version, FloatTensor.CopyOf(_run.Parameters));
-        if (report is not null)
-        {
-            _lastReport = report;
-            _listener.Tell(new EpochCompleted(report));
-        }
+        _timing.Add(Stopwatch.GetElapsedTime(step.Started).TotalSeconds, step.SlowestCompute, Stopwatch.GetElapsedTime(started).TotalSeconds);
 
-        if (_run.Finished) Finish();
-        else if (_pauseRequested) Paused();
-        else StartStep();
+        if (_run.Finished)
+        {
+            ReportEpoch();
+            Finish();
+        }
+        else if (_pauseRequested)
+        {
+            if (epochEnded) ReportEpoch();
+            Paused();
+        }
+        else
+        {
+            StartStep();
+            if (epochEnded) ReportEpoch();
+        }
+    }
+
+    private void ReportEpoch()
+    {
+        _lastReport = _run.CompleteEpoch(_timing.Take());
+        _listener.Tell(new EpochCompleted(_lastReport));
     }
 
     private void Finish()
@@ -483,6 +507,34 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
 
     // ---- State kept per worker, step and node -------------------------------------------
 
+    /// <summary>Step-time totals of the current epoch; serialization comes from the process's wire metrics.</summary>
+    private sealed class TimingTotals : IDisposable
+    {
+        private readonly WireStatistics _wire = new();
+        private int _steps;
+        private double _stepSeconds, _computeSeconds, _coordinatorSeconds, _wireSeconds;
+        private long _wireBytes;
+
+        public void Add(double step, double compute, double coordinator)
+        {
+            _steps++;
+            _stepSeconds += step;
+            _computeSeconds += compute;
+            _coordinatorSeconds += coordinator;
+        }
+
+        public StepTiming Take()
+        {
+            double wireSeconds = _wire.Seconds;
+            var wireBytes = _wire.Bytes;
+            var timing = new StepTiming(_steps, _stepSeconds, _computeSeconds, _coordinatorSeconds, wireSeconds - _wireSeconds, wireBytes - _wireBytes);
+            (_steps, _stepSeconds, _computeSeconds, _coordinatorSeconds, _wireSeconds, _wireBytes) = (0, 0, 0, 0, wireSeconds, wireBytes);
+            return timing;
+        }
+
+        public void Dispose() => _wire.Dispose();
+    }
+
     private sealed class WorkerState
     {
         public bool Ready { get; set; }
@@ -500,6 +552,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         public int ChunkCount { get; } = chunkCount;
         public Dictionary<(int Start, int Size), NodeState> Nodes { get; } = [];
         public int Remaining { get; set; }
+        public long Started { get; } = Stopwatch.GetTimestamp();
+        public double SlowestCompute { get; set; }
 
         public IEnumerable<NodeState> Unassigned() => Nodes.Values.Where(n => n.Result is null && n.AssignedTo.Count == 0);
     }

@@ -74,13 +74,22 @@ public static class TrainingHost
             var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true }, onEpoch);
             var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
             var workerNode = new NodeSettings("worker", "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
-            for (var i = 0; i < workers; i++) nodes.Add(WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(workers)));
+            for (var i = 0; i < workers; i++)
+            {
+                ActorSystem? node = null;
+                // Like a worker process: leave the cluster when the run is over.
+                node = WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(workers),
+                    onRunFinished: () => CoordinatedShutdown.Get(node!).Run(CoordinatedShutdown.ClrExitReason.Instance));
+                nodes.Add(node);
+            }
             return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            await Task.WhenAll(nodes.Select(n => n.Terminate())).ConfigureAwait(false);
+            // Workers leave when the run is over; give them a moment before the coordinator goes.
+            await Task.WhenAny(Task.WhenAll(nodes.Select(n => n.WhenTerminated)), Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false);
             await system.Terminate().ConfigureAwait(false);
+            await Task.WhenAll(nodes.Select(n => n.Terminate())).ConfigureAwait(false);
         }
     }
 

@@ -94,12 +94,13 @@ internal sealed class TrainCommand
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
+    private readonly Option<bool> _stats = new("--stats") { Description = "After each epoch, print where a step's time went and the bytes serialized per step" };
 
     public Command Build()
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -143,7 +144,12 @@ internal sealed class TrainCommand
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
             HalfPrecisionGradients: result.GetValue(_halfGradients));
-        Action<EpochReport>? onEpoch = quiet ? null : r => output.WriteLine(Format(r));
+        var stats = result.GetValue(_stats);
+        Action<EpochReport>? onEpoch = quiet ? null : r =>
+        {
+            output.WriteLine(Format(r));
+            if (stats && r.Timing is { } t) output.WriteLine(FormatTiming(t));
+        };
         TrainingFinished finished;
         if (result.GetValue(_cluster))
         {
@@ -191,6 +197,10 @@ internal sealed class TrainCommand
         $"epoch {r.Epoch.ToString(CultureInfo.InvariantCulture).PadLeft(r.Epochs.ToString(CultureInfo.InvariantCulture).Length)}/{r.Epochs}" +
         $"  train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:F4}  test loss {r.TestLoss:F4} acc {r.TestAccuracy:F4}" +
         $"  {r.Elapsed.TotalSeconds:F2} s  {r.SamplesPerSecond:N0} samples/s";
+
+    internal static string FormatTiming(StepTiming t) =>
+        $"  per step {t.StepMilliseconds:F2} ms: slowest worker compute {t.ComputeMilliseconds:F2}, coordinator {t.CoordinatorMilliseconds:F2}, " +
+        $"serialization {t.WireMilliseconds:F2}, waiting {t.WaitingMilliseconds:F2}; {t.BytesPerStep / 1e6:F3} MB serialized";
 
     private static float DefaultLearningRate(OptimizerKind kind) => kind switch
     {

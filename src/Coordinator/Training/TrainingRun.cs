@@ -33,6 +33,7 @@ public sealed class TrainingRun
     private readonly BatchEngine _evaluator;
     private readonly Stopwatch _epochClock = new();
     private int[] _order;
+    private EndedEpoch? _ended;
     private double _epochLoss;
     private int _epochCorrect, _epochSamples;
 
@@ -83,42 +84,58 @@ public sealed class TrainingRun
     /// <summary>The number of chunks of the next step.</summary>
     public int ChunkCount => ChunkTree.ChunkCount(CurrentBatch.Length, Settings.ChunkSize);
 
+    /// <summary>Marks the start of a step: the epoch's clock runs from its first step to its last update.</summary>
+    public void BeginStep()
+    {
+        if (BatchIndex == 0 && !_epochClock.IsRunning) _epochClock.Restart();
+    }
+
     /// <summary>
     /// Applies the summed gradient of the current batch (θ ← θ − η·update(sum / n)) and moves to the
-    /// next batch; returns the epoch's report when this step ended an epoch.
+    /// next batch. Returns true when this step ended an epoch; <see cref="CompleteEpoch"/> then
+    /// evaluates the test set and gives the epoch's report.
     /// </summary>
-    public EpochReport? Apply(GradientSum sum)
+    public bool Apply(GradientSum sum)
     {
         if (Finished) throw new InvalidOperationException("the run has finished");
         if (sum.SampleCount != CurrentBatch.Length)
             throw new ArgumentException($"the sum covers {sum.SampleCount} samples, the batch has {CurrentBatch.Length}", nameof(sum));
         if (!double.IsFinite(sum.LossSum))
             throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {BatchIndex + 1}: the cost is {sum.LossSum} (try a smaller learning rate)");
-        if (BatchIndex == 0 && !_epochClock.IsRunning) _epochClock.Restart();
+        BeginStep();
 
         _optimizer.Step(Parameters, sum.Values, sum.SampleCount);
         _epochLoss += sum.LossSum;
         _epochCorrect += sum.CorrectCount;
         _epochSamples += sum.SampleCount;
         BatchIndex++;
-        if (BatchIndex < BatchesPerEpoch) return null;
+        if (BatchIndex < BatchesPerEpoch) return false;
 
         _epochClock.Stop();
-        var elapsed = _epochClock.Elapsed;
-        var (testLoss, testCorrect) = _evaluator.Evaluate(Parameters, Test);
-        var report = new EpochReport(
-            Epoch + 1, Settings.Epochs,
-            _epochLoss / _epochSamples, (double)_epochCorrect / _epochSamples,
-            testLoss / Test.Count, (double)testCorrect / Test.Count,
-            elapsed, _epochSamples);
+        _ended = new EndedEpoch(Epoch + 1, _epochLoss / _epochSamples, (double)_epochCorrect / _epochSamples, _epochClock.Elapsed, _epochSamples);
         Epoch++;
         BatchIndex = 0;
         _epochLoss = 0;
         _epochCorrect = _epochSamples = 0;
         _epochClock.Reset();
         if (!Finished) _order = Shuffling.Permutation(Train.Count, Settings.Seed, Epoch);
-        return report;
+        return true;
     }
+
+    /// <summary>
+    /// The report of the epoch the last <see cref="Apply"/> ended, with the test set evaluated at the
+    /// current weights (call it before the next update).
+    /// </summary>
+    public EpochReport CompleteEpoch(StepTiming? timing = null)
+    {
+        var ended = _ended ?? throw new InvalidOperationException("no epoch has ended since the last report");
+        _ended = null;
+        var (testLoss, testCorrect) = _evaluator.Evaluate(Parameters, Test);
+        return new EpochReport(ended.Epoch, Settings.Epochs, ended.TrainLoss, ended.TrainAccuracy,
+            testLoss / Test.Count, (double)testCorrect / Test.Count, ended.Elapsed, ended.Samples, timing);
+    }
+
+    private sealed record EndedEpoch(int Epoch, double TrainLoss, double TrainAccuracy, TimeSpan Elapsed, int Samples);
 }
 
 /// <summary>The cost became NaN or infinite.</summary>

@@ -85,10 +85,13 @@ public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Param
 /// </summary>
 public sealed record ComputeGradient(string RunId, long Step, long Version, int Epoch, int SampleStart, int SampleCount, int NodeStart, int NodeSize) : IControlMessage;
 
-/// <summary>The answer to <see cref="ComputeGradient"/>: Σ ∂C/∂θ, Σ C(x) and the correct count over the node's samples.</summary>
+/// <summary>
+/// The answer to <see cref="ComputeGradient"/>: Σ ∂C/∂θ, Σ C(x) and the correct count over the
+/// node's samples, and how long the worker computed (for the step-time breakdown).
+/// </summary>
 public sealed record GradientComputed(
     string RunId, long Step, long Version, int NodeStart, int NodeSize,
-    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum) : ITensorMessage;
+    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum, double ComputeSeconds = 0) : ITensorMessage;
 
 /// <summary>The worker does not hold the version a request names; it computed nothing.</summary>
 public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int NodeSize, long RequestedVersion, long HeldVersion) : IControlMessage;

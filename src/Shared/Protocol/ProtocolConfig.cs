@@ -13,7 +13,7 @@ public static class ProtocolConfig
     [
         typeof(RegisterWorker), typeof(SetupAccepted), typeof(SetupRefused), typeof(ComputeGradient),
         typeof(VersionMismatch), typeof(RunFinished), typeof(PauseTraining), typeof(ResumeTraining),
-        typeof(EpochCompleted), typeof(Training.EpochReport), typeof(TrainingPaused), typeof(TrainingFailed),
+        typeof(EpochCompleted), typeof(Training.EpochReport), typeof(Training.StepTiming), typeof(TrainingPaused), typeof(TrainingFailed),
         typeof(TimeSpan),
     ];
 

@@ -50,6 +50,15 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     /// <inheritdoc/>
     public override byte[] ToBinary(object obj)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var bytes = Serialize(obj);
+        WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        WireMetrics.BytesWritten.Add(bytes.Length);
+        return bytes;
+    }
+
+    private byte[] Serialize(object obj)
+    {
         switch (obj)
         {
             case WeightsUpdate w:
@@ -74,13 +83,22 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     /// <inheritdoc/>
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var message = Deserialize(bytes, manifest);
+        WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        WireMetrics.BytesRead.Add(bytes.Length);
+        return message;
+    }
+
+    private static object Deserialize(byte[] bytes, string manifest)
+    {
         var reader = new WireReader(bytes, manifest);
         object message = manifest switch
         {
             SetupManifest => ReadSetup(ref reader),
             WeightsManifest => new WeightsUpdate(reader.String(), reader.Int64(), reader.Tensor()),
             GradientManifest => new GradientComputed(reader.String(), reader.Int64(), reader.Int64(), reader.Int32(), reader.Int32(),
-                reader.Int32(), reader.Double(), reader.Int32(), reader.Tensor()),
+                reader.Int32(), reader.Double(), reader.Int32(), ComputeSeconds: reader.Double(), Sum: reader.Tensor()),
             FinishedManifest => new TrainingFinished(reader.Int64(), reader.Tensor(), reader.Byte() == 0 ? null : ReadReport(ref reader)),
             _ => throw new SerializationException($"unknown protocol manifest '{manifest}'"),
         };
@@ -99,7 +117,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static byte[] Write(GradientComputed g)
     {
-        var writer = new WireWriter(Size(g.RunId) + 8 + 8 + 4 * 4 + 8 + Size(g.Sum));
+        var writer = new WireWriter(Size(g.RunId) + 8 + 8 + 4 * 4 + 8 + 8 + Size(g.Sum));
         writer.String(g.RunId);
         writer.Int64(g.Step);
         writer.Int64(g.Version);
@@ -108,6 +126,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         writer.Int32(g.SampleCount);
         writer.Double(g.LossSum);
         writer.Int32(g.CorrectCount);
+        writer.Double(g.ComputeSeconds);
         writer.Tensor(g.Sum);
         return writer.Done();
     }

@@ -22,7 +22,7 @@ public sealed class ProtocolSerializerTests : IDisposable
         new SetupRun("run", ImmutableArray.Create(4, 5, 3), Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, 16, 7, 40, "abc123",
             ScalingKind.Standard, FloatTensor.CopyOf([1f, 2f, 3f, 4f]), FloatTensor.CopyOf([0.5f, 0.25f, 1f, 2f]), HalfPrecisionGradients: true),
         new WeightsUpdate("run", 12, FloatTensor.CopyOf([1f, -2.5f, float.Epsilon, 3e38f])),
-        new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f])),
+        new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f]), 0.25),
         new TrainingFinished(5, FloatTensor.CopyOf([1f, 2f]), Report),
         new TrainingFinished(0, FloatTensor.CopyOf([]), null),
     ];
@@ -80,7 +80,7 @@ public sealed class ProtocolSerializerTests : IDisposable
     {
         var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
         var bytes = serializer.ToBinary(new GradientComputed("0123456789abcdef0123456789abcdef", 1, 1, 0, 1, 1, 0, 0, FloatTensor.CopyOf(new float[1_000_000])));
-        Assert.Equal(4_000_000 + 4 + 1 + 36 + 8 + 8 + 12 + 8 + 4, bytes.Length);
+        Assert.Equal(4_000_000 + 4 + 1 + 36 + 8 + 8 + 12 + 8 + 4 + 8, bytes.Length);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class ProtocolSerializerTests : IDisposable
         Assert.True(half.IsHalfPrecision);
         var message = new GradientComputed("run", 1, 1, 0, 1, 1, 0, 0, half);
         var bytes = serializer.ToBinary(message);
-        Assert.Equal(2 * 1000 + 4 + 1 + 7 + 8 + 8 + 12 + 8 + 4, bytes.Length);
+        Assert.Equal(2 * 1000 + 4 + 1 + 7 + 8 + 8 + 12 + 8 + 4 + 8, bytes.Length);
         var copy = (GradientComputed)serializer.FromBinary(bytes, "G");
         Assert.Equal(half.Span.ToArray(), copy.Sum.Span.ToArray());
         Assert.True(copy.Sum.IsHalfPrecision);
