@@ -1,66 +1,214 @@
+using System.Buffers;
+using Backprop.Networks;
+
 namespace Backprop.Engine;
 
-/// <summary>
-/// The three matrix products backpropagation needs, on row-major float spans. Shapes are written
-/// (rows × columns). Every element of C is a sum over k taken in increasing k, computed the same way
-/// wherever its row sits in A: a sample's results do not depend on which batch or shard it is in.
-/// </summary>
-public static class Gemm
+/// <summary>What a GEMM does to each finished tile of C before moving on (while the tile is in L1).</summary>
+internal enum TileEpilogue
 {
+    /// <summary>Nothing: C is the nets.</summary>
+    None,
+    /// <summary>C ← f(C): the forward pass's activation.</summary>
+    Activate,
+    /// <summary>C ← C ⊙ f'(o): the backward pass's derivative, with o the layer's outputs.</summary>
+    MultiplyByDerivative,
+}
+
+/// <summary>
+/// The fast matrix products of the engine: packed B panels, a register-blocked 6 × 16 FMA micro-kernel
+/// (6 × 8 portable), optional fused bias and activation, and for the weight gradient a K loop that sums
+/// chunk by chunk and adds the chunk sums along the chunk tree in registers. <see cref="ReferenceGemm"/>
+/// is the plain version it is held to.
+/// </summary>
+/// <remarks>
+/// The span methods here are single-threaded conveniences (benchmarks, tests); the engine calls the
+/// tile-range drivers below from every thread of its team, each on its own tiles of C. Every element
+/// of C is one FMA chain over k in increasing order (see <see cref="Kernels"/>), so results do not
+/// depend on the tile split, the thread count or the row's position.
+/// </remarks>
+public static unsafe class Gemm
+{
+    /// <summary>C (m × n) = A (m × k) · Bᵀ with B (n × k). The forward pass: net = o · Wᵀ.</summary>
+    public static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
+        MultiplyTransposedB(a, b, c, m, n, k, Kernels.DefaultWidth);
+
+    /// <summary>C (m × n) = A (m × k) · B (k × n). The backward pass: Δ_below = Δ · W.</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
+        Multiply(a, b, c, m, n, k, Kernels.DefaultWidth);
+
     /// <summary>
-    /// C (m × n) = A (m × k) · Bᵀ with B (n × k). The forward pass: net = o · Wᵀ.
+    /// C (m × n) = Aᵀ · B with A (k × m) and B (k × n): the weight gradient ∂C/∂W = Δᵀ · o summed over
+    /// the k samples. With <paramref name="chunkSize"/> &gt; 0 the samples are summed chunk by chunk and
+    /// the chunk sums added along <see cref="Training.ChunkTree"/>; 0 sums all k as one chunk.
     /// </summary>
-    public static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize = 0) =>
+        MultiplyTransposedA(a, b, c, m, n, k, chunkSize, Kernels.DefaultWidth);
+
+    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)n * k, c.Length, (long)m * n);
-        for (var i = 0; i < m; i++)
+        if (m == 0 || n == 0) return;
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + Kernels.TileRows * width);
+        try
         {
-            var row = a.Slice(i * k, k);
-            for (var j = 0; j < n; j++)
+            fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                var column = b.Slice(j * k, k);
-                var sum = 0f;
-                for (var p = 0; p < k; p++) sum += row[p] * column[p];
-                c[i * n + j] = sum;
+                for (var jr = 0; jr < PanelCount(n, width); jr++)
+                    Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
+                    0, TileCount(m, n, width), pp + PanelCount(n, width) * k * width);
             }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
         }
     }
 
-    /// <summary>
-    /// C (m × n) = A (m × k) · B (k × n). The backward pass: δ_below = δ · W.
-    /// </summary>
-    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)k * n, c.Length, (long)m * n);
-        c[..(m * n)].Clear();
-        for (var i = 0; i < m; i++)
+        if (m == 0 || n == 0) return;
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + Kernels.TileRows * width);
+        try
         {
-            var cRow = c.Slice(i * n, n);
-            for (var p = 0; p < k; p++)
+            fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                var aip = a[i * k + p];
-                var bRow = b.Slice(p * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += aip * bRow[j];
+                for (var jr = 0; jr < PanelCount(n, width); jr++)
+                    Kernels.PackRows(new RowSource(pb, n), k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
+                    0, TileCount(m, n, width), pp + PanelCount(n, width) * k * width);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+        }
+    }
+
+    internal static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize, int width)
+    {
+        CheckShapes(a.Length, (long)k * m, b.Length, (long)k * n, c.Length, (long)m * n);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            c[..(m * n)].Clear();
+            return;
+        }
+        if (chunkSize == 0) chunkSize = k;
+        var depth = StackDepth(k, chunkSize);
+        var tiles = RowTileCount(m);
+        var size = tiles * k * Kernels.TileRows + k * width + Kernels.TileRows * width + depth * Kernels.TileRows * width;
+        var buffer = ArrayPool<float>.Shared.Rent(size);
+        var levels = stackalloc int[depth];
+        try
+        {
+            fixed (float* pa = a, pb = b, pc = c, pBuffer = buffer)
+            {
+                var packedA = pBuffer;
+                for (var ir = 0; ir < tiles; ir++)
+                    Kernels.PackTransposedTile(pa, m, k, ir * Kernels.TileRows, Math.Min(Kernels.TileRows, m - ir * Kernels.TileRows), packedA + ir * k * Kernels.TileRows);
+                var panel = packedA + tiles * k * Kernels.TileRows;
+                var scratch = panel + k * width;
+                var stack = scratch + Kernels.TileRows * width;
+                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Panels of <paramref name="width"/> columns that cover n columns.</summary>
+    internal static int PanelCount(int n, int width) => (n + width - 1) / width;
+
+    /// <summary>Tiles of <see cref="Kernels.TileRows"/> rows that cover m rows.</summary>
+    internal static int RowTileCount(int m) => (m + Kernels.TileRows - 1) / Kernels.TileRows;
+
+    /// <summary>Micro-tiles of C (m × n).</summary>
+    internal static int TileCount(int m, int n, int width) => RowTileCount(m) * PanelCount(n, width);
+
+    /// <summary>Entries the chunk-tree stack needs for k steps in chunks of <paramref name="chunkSize"/>.</summary>
+    internal static int StackDepth(int k, int chunkSize)
+    {
+        var chunks = (k + chunkSize - 1) / chunkSize;
+        return System.Numerics.BitOperations.Log2((uint)Math.Max(chunks, 1)) + 2;
+    }
+
+    /// <summary>
+    /// Tiles [firstTile, endTile) of C (m × n, rows <paramref name="ldc"/> apart) ← bias + A (m × k) · B,
+    /// then the epilogue. Tiles are numbered panel by panel (all row tiles of panel 0 first), so a
+    /// range of tiles reuses each B panel. B is packed: panel jr holds columns jr·W … at
+    /// <c>packedB + jr·k·W</c>. <paramref name="scratch"/> holds one tile (6 × W) for the edges.
+    /// </summary>
+    internal static void MultiplyTiles(in RowSource a, int m, int n, int k, float* packedB, int width, float* c, nint ldc, float* bias,
+        TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstTile, int endTile, float* scratch)
+    {
+        var rowTiles = RowTileCount(m);
+        for (var t = firstTile; t < endTile; t++)
+        {
+            int jr = t / rowTiles, ir = t % rowTiles;
+            int i0 = ir * Kernels.TileRows, j0 = jr * width;
+            int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
+            var full = h == Kernels.TileRows && w == width;
+            var target = full ? c + i0 * ldc + j0 : scratch;
+            var ld = full ? ldc : width;
+            // The chain starts from b_j (or 0) on every row.
+            for (var r = 0; r < Kernels.TileRows; r++)
+            {
+                var row = target + r * ld;
+                for (var j = 0; j < width; j++) row[j] = bias != null && j < w ? bias[j0 + j] : 0f;
+            }
+            Kernels.Tile(width, k,
+                a.Row(i0), a.Row(i0 + Math.Min(1, h - 1)), a.Row(i0 + Math.Min(2, h - 1)),
+                a.Row(i0 + Math.Min(3, h - 1)), a.Row(i0 + Math.Min(4, h - 1)), a.Row(i0 + Math.Min(5, h - 1)),
+                1, packedB + jr * k * width, target, ld);
+            if (!full)
+            {
+                for (var r = 0; r < h; r++)
+                {
+                    for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                }
+            }
+            if (epilogue == TileEpilogue.None) continue;
+            for (var r = 0; r < h; r++)
+            {
+                var row = c + (i0 + r) * ldc + j0;
+                if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
+                else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
             }
         }
     }
 
     /// <summary>
-    /// C (m × n) = Aᵀ · B with A (k × m) and B (k × n). The weight gradient: ∂C/∂W = δᵀ · o, summed
-    /// over the k samples.
+    /// Column panels [firstPanel, endPanel) of C (m × n) ← Aᵀ · B summed along the chunk tree, where
+    /// A (k × m) comes packed as tiles of Aᵀ (tile ir: k steps of 6 at <c>packedA + ir·k·6</c>) and B's
+    /// row p is <paramref name="b"/>.Row(p). Each panel of B is packed into <paramref name="panel"/>
+    /// (k × W) and then swept by every row tile.
     /// </summary>
-    public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
+        int firstPanel, int endPanel, float* panel, float* scratch, float* stack, int* levels)
     {
-        CheckShapes(a.Length, (long)k * m, b.Length, (long)k * n, c.Length, (long)m * n);
-        c[..(m * n)].Clear();
-        for (var p = 0; p < k; p++)
+        var rowTiles = RowTileCount(m);
+        for (var jr = firstPanel; jr < endPanel; jr++)
         {
-            var bRow = b.Slice(p * n, n);
-            for (var i = 0; i < m; i++)
+            var j0 = jr * width;
+            var w = Math.Min(width, n - j0);
+            Kernels.PackRows(b, k, j0, w, width, panel);
+            for (var ir = 0; ir < rowTiles; ir++)
             {
-                var api = a[p * m + i];
-                var cRow = c.Slice(i * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += api * bRow[j];
+                var i0 = ir * Kernels.TileRows;
+                var h = Math.Min(Kernels.TileRows, m - i0);
+                var full = h == Kernels.TileRows && w == width;
+                Kernels.TreeTile(width, k, chunkSize, packedA + ir * k * Kernels.TileRows, panel,
+                    full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                if (full) continue;
+                for (var r = 0; r < h; r++)
+                {
+                    for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                }
             }
         }
     }
