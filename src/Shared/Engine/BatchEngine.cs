@@ -112,6 +112,9 @@ public sealed unsafe class BatchEngine
     /// <summary>Samples per block: the unit of forward and backward work, an aligned power of two of chunks.</summary>
     public int BlockRows { get; }
 
+    /// <summary>Bytes allocated by the helper threads so far (as of their last jobs): for the allocation tests.</summary>
+    internal long HelperAllocatedBytes => _team?.HelperAllocatedBytes ?? 0;
+
     /// <summary>
     /// <paramref name="result"/> ← Σ over the samples <paramref name="indices"/> of <paramref name="data"/>
     /// of ∂C(x)/∂θ at <paramref name="parameters"/>, added chunk by chunk along the chunk tree.
@@ -283,7 +286,9 @@ public sealed unsafe class BatchEngine
         }
         _outputs[0].Ensure(0);
         _deltaTiles.Ensure(tileFloats);
-        foreach (var scratch in _scratch) scratch.Panel.Ensure(rows * _width);
+        var panelFloats = 0;
+        for (var l = 0; l < L; l++) panelFloats = Math.Max(panelFloats, Gemm.PanelCount(_architecture.InputsOf(l), _width) * _width * rows);
+        foreach (var scratch in _scratch) scratch.Panel.Ensure(panelFloats);
         _rowLoss = new float[rows];
         _rowCorrect = new bool[rows];
         _capacityRows = rows;
@@ -348,33 +353,22 @@ public sealed unsafe class BatchEngine
     private void PackWeights(int member, int members)
     {
         var L = _architecture.LayerCount;
-        var total = 0;
         for (var l = 0; l < L; l++)
-        {
-            total += Gemm.PanelCount(_architecture.OutputsOf(l), _width);
-            if (_packBackward && l > 0) total += Gemm.PanelCount(_architecture.InputsOf(l), _width);
-        }
-        var (first, end) = Share(total, member, members);
-        var job = 0;
-        for (var l = 0; l < L && job < end; l++)
         {
             int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
             var w = _parameters + _architecture.WeightOffset(l);
             // B = W_lᵀ (inputs × units) for net = o · W_lᵀ.
-            for (var jr = 0; jr < Gemm.PanelCount(units, _width); jr++, job++)
+            var (first, end) = Share(Gemm.PanelCount(units, _width), member, members);
+            for (var jr = first; jr < end; jr++)
             {
-                if (job < first || job >= end) continue;
                 Kernels.PackTransposed(w, inputs, inputs, jr * _width, Math.Min(_width, units - jr * _width), _width,
                     _forwardPanels[l].Pointer + jr * inputs * _width);
             }
             if (!_packBackward || l == 0) continue;
             // B = W_l (units × inputs) for Δ_{l−1} = Δ_l · W_l.
-            for (var jr = 0; jr < Gemm.PanelCount(inputs, _width); jr++, job++)
-            {
-                if (job < first || job >= end) continue;
-                Kernels.PackRows(new RowSource(w, inputs), units, jr * _width, Math.Min(_width, inputs - jr * _width), _width,
-                    _backwardPanels[l].Pointer + jr * units * _width);
-            }
+            (first, end) = Share(Gemm.PanelCount(inputs, _width), member, members);
+            if (first < end)
+                Kernels.PackRowPanels(new RowSource(w, inputs), units, inputs, first, end, _width, _backwardPanels[l].Pointer + first * units * _width);
         }
     }
 
@@ -646,7 +640,7 @@ public sealed unsafe class BatchEngine
 
         /// <summary>One micro-tile (6 × W) for the edges of C.</summary>
         public float* Tile => _tile.Pointer;
-        /// <summary>The packed B panel of the weight gradient (rows × W).</summary>
+        /// <summary>The member's packed B panels of the weight gradient (rows × W each).</summary>
         public PinnedBuffer Panel { get; } = new();
         /// <summary>The chunk-tree stack of partial micro-tiles.</summary>
         public PinnedBuffer TreeStack { get; } = new();

@@ -28,6 +28,11 @@ internal enum TileEpilogue
 /// </remarks>
 public static unsafe class Gemm
 {
+    /// <summary>The micro-kernel this process runs: "AVX2 + FMA, 6 × 16 micro-tiles" or the portable one.</summary>
+    public static string KernelDescription => Kernels.DefaultWidth == Kernels.WideWidth
+        ? "AVX2 + FMA, 6 × 16 micro-tiles"
+        : "portable Vector128, 6 × 8 micro-tiles";
+
     /// <summary>C (m × n) = A (m × k) · Bᵀ with B (n × k). The forward pass: net = o · Wᵀ.</summary>
     public static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
         MultiplyTransposedB(a, b, c, m, n, k, Kernels.DefaultWidth);
@@ -74,8 +79,7 @@ public static unsafe class Gemm
         {
             fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                for (var jr = 0; jr < PanelCount(n, width); jr++)
-                    Kernels.PackRows(new RowSource(pb, n), k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, PanelCount(n, width), width, pp);
                 MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
                     0, TileCount(m, n, width), pp + PanelCount(n, width) * k * width);
             }
@@ -99,7 +103,7 @@ public static unsafe class Gemm
         if (chunkSize == 0) chunkSize = k;
         var depth = StackDepth(k, chunkSize);
         var tiles = RowTileCount(m);
-        var size = tiles * k * Kernels.TileRows + k * width + Kernels.TileRows * width + depth * Kernels.TileRows * width;
+        var size = tiles * k * Kernels.TileRows + PanelCount(n, width) * k * width + Kernels.TileRows * width + depth * Kernels.TileRows * width;
         var buffer = ArrayPool<float>.Shared.Rent(size);
         var levels = stackalloc int[depth];
         try
@@ -110,7 +114,7 @@ public static unsafe class Gemm
                 for (var ir = 0; ir < tiles; ir++)
                     Kernels.PackTransposedTile(pa, m, k, ir * Kernels.TileRows, Math.Min(Kernels.TileRows, m - ir * Kernels.TileRows), packedA + ir * k * Kernels.TileRows);
                 var panel = packedA + tiles * k * Kernels.TileRows;
-                var scratch = panel + k * width;
+                var scratch = panel + PanelCount(n, width) * k * width;
                 var stack = scratch + Kernels.TileRows * width;
                 GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
             }
@@ -137,77 +141,107 @@ public static unsafe class Gemm
         return System.Numerics.BitOperations.Log2((uint)Math.Max(chunks, 1)) + 2;
     }
 
+    /// <summary>Steps of k per pass over C in <see cref="MultiplyTiles"/>: the rows of A it touches (r × 256) stay in L2, a B panel (256 × W) in L1.</summary>
+    internal const int DepthBlock = 256;
+
+    /// <summary>Row tiles per pass in <see cref="GradientPanels"/>: their packed Δᵀ (96 × k) stays in L2 while the panels go by.</summary>
+    internal const int GradientRowTiles = 16;
+
     /// <summary>
     /// Tiles [firstTile, endTile) of C (m × n, rows <paramref name="ldc"/> apart) ← bias + A (m × k) · B,
     /// then the epilogue. Tiles are numbered panel by panel (all row tiles of panel 0 first), so a
     /// range of tiles reuses each B panel. B is packed: panel jr holds columns jr·W … at
     /// <c>packedB + jr·k·W</c>. <paramref name="scratch"/> holds one tile (6 × W) for the edges.
     /// </summary>
+    /// <remarks>
+    /// k is taken in passes of <see cref="DepthBlock"/>: a pass loads the tile from C and goes on with
+    /// the same FMA chain, so the blocking changes no bit of the result.
+    /// </remarks>
     internal static void MultiplyTiles(in RowSource a, int m, int n, int k, float* packedB, int width, float* c, nint ldc, float* bias,
         TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstTile, int endTile, float* scratch)
     {
         var rowTiles = RowTileCount(m);
-        for (var t = firstTile; t < endTile; t++)
+        for (var p0 = 0; ; p0 += DepthBlock)
         {
-            int jr = t / rowTiles, ir = t % rowTiles;
-            int i0 = ir * Kernels.TileRows, j0 = jr * width;
-            int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
-            var full = h == Kernels.TileRows && w == width;
-            var target = full ? c + i0 * ldc + j0 : scratch;
-            var ld = full ? ldc : width;
-            // The chain starts from b_j (or 0) on every row.
-            for (var r = 0; r < Kernels.TileRows; r++)
+            var depth = Math.Min(DepthBlock, k - p0);
+            bool first = p0 == 0, last = p0 + DepthBlock >= k;
+            for (var t = firstTile; t < endTile; t++)
             {
-                var row = target + r * ld;
-                for (var j = 0; j < width; j++) row[j] = bias != null && j < w ? bias[j0 + j] : 0f;
-            }
-            Kernels.Tile(width, k,
-                a.Row(i0), a.Row(i0 + Math.Min(1, h - 1)), a.Row(i0 + Math.Min(2, h - 1)),
-                a.Row(i0 + Math.Min(3, h - 1)), a.Row(i0 + Math.Min(4, h - 1)), a.Row(i0 + Math.Min(5, h - 1)),
-                1, packedB + jr * k * width, target, ld);
-            if (!full)
-            {
+                int jr = t / rowTiles, ir = t % rowTiles;
+                int i0 = ir * Kernels.TileRows, j0 = jr * width;
+                int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
+                var full = h == Kernels.TileRows && w == width;
+                var target = full ? c + i0 * ldc + j0 : scratch;
+                var ld = full ? ldc : width;
+                if (first || !full)
+                {
+                    // The chain starts from b_j (or 0) on every row; an edge tile picks up where C left it.
+                    for (var r = 0; r < Kernels.TileRows; r++)
+                    {
+                        var row = target + r * ld;
+                        for (var j = 0; j < width; j++)
+                        {
+                            row[j] = j >= w || r >= h ? 0f
+                                : !first ? c[(i0 + r) * ldc + j0 + j]
+                                : bias != null ? bias[j0 + j] : 0f;
+                        }
+                    }
+                }
+                Kernels.Tile(width, depth,
+                    a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
+                    a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0,
+                    1, packedB + (nint)jr * k * width + p0 * width, target, ld);
+                if (!full)
+                {
+                    for (var r = 0; r < h; r++)
+                    {
+                        for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                    }
+                }
+                if (!last || epilogue == TileEpilogue.None) continue;
                 for (var r = 0; r < h; r++)
                 {
-                    for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                    var row = c + (i0 + r) * ldc + j0;
+                    if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
+                    else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
                 }
             }
-            if (epilogue == TileEpilogue.None) continue;
-            for (var r = 0; r < h; r++)
-            {
-                var row = c + (i0 + r) * ldc + j0;
-                if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
-                else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
-            }
+            if (last) break;
         }
     }
 
     /// <summary>
     /// Column panels [firstPanel, endPanel) of C (m × n) ← Aᵀ · B summed along the chunk tree, where
     /// A (k × m) comes packed as tiles of Aᵀ (tile ir: k steps of 6 at <c>packedA + ir·k·6</c>) and B's
-    /// row p is <paramref name="b"/>.Row(p). Each panel of B is packed into <paramref name="panel"/>
-    /// (k × W) and then swept by every row tile.
+    /// row p is <paramref name="b"/>.Row(p). The panels of B are packed first into
+    /// <paramref name="panels"/> ((endPanel − firstPanel) × k × W), then swept by blocks of
+    /// <see cref="GradientRowTiles"/> row tiles.
     /// </summary>
     internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
-        int firstPanel, int endPanel, float* panel, float* scratch, float* stack, int* levels)
+        int firstPanel, int endPanel, float* panels, float* scratch, float* stack, int* levels)
     {
+        if (firstPanel >= endPanel) return;
+        Kernels.PackRowPanels(b, k, n, firstPanel, endPanel, width, panels);
         var rowTiles = RowTileCount(m);
-        for (var jr = firstPanel; jr < endPanel; jr++)
+        for (var block = 0; block < rowTiles; block += GradientRowTiles)
         {
-            var j0 = jr * width;
-            var w = Math.Min(width, n - j0);
-            Kernels.PackRows(b, k, j0, w, width, panel);
-            for (var ir = 0; ir < rowTiles; ir++)
+            for (var jr = firstPanel; jr < endPanel; jr++)
             {
-                var i0 = ir * Kernels.TileRows;
-                var h = Math.Min(Kernels.TileRows, m - i0);
-                var full = h == Kernels.TileRows && w == width;
-                Kernels.TreeTile(width, k, chunkSize, packedA + ir * k * Kernels.TileRows, panel,
-                    full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
-                if (full) continue;
-                for (var r = 0; r < h; r++)
+                var j0 = jr * width;
+                var w = Math.Min(width, n - j0);
+                var panel = panels + (nint)(jr - firstPanel) * k * width;
+                for (var ir = block; ir < Math.Min(block + GradientRowTiles, rowTiles); ir++)
                 {
-                    for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                    var i0 = ir * Kernels.TileRows;
+                    var h = Math.Min(Kernels.TileRows, m - i0);
+                    var full = h == Kernels.TileRows && w == width;
+                    Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
+                        full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                    if (full) continue;
+                    for (var r = 0; r < h; r++)
+                    {
+                        for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                    }
                 }
             }
         }

@@ -263,25 +263,36 @@ internal static unsafe class Kernels
     }
 
     /// <summary>
-    /// Packs columns [j0, j0 + count) of B (k × n) into a panel (k × W, zero-padded): B's row p is
-    /// <paramref name="rows"/>.Row(p).
+    /// Packs column panels [firstPanel, endPanel) of B (k × n) into <paramref name="packed"/>, panel
+    /// jr at <c>packed + (jr − firstPanel)·k·W</c> (k × W, zero-padded past column n). B's row p is
+    /// <paramref name="rows"/>.Row(p); rows are read once each, front to back.
     /// </summary>
-    public static void PackRows(in RowSource rows, int k, int j0, int count, int width, float* panel)
+    public static void PackRowPanels(in RowSource rows, int k, int n, int firstPanel, int endPanel, int width, float* packed)
     {
-        if (count == width)
-        {
-            for (var p = 0; p < k; p++)
-            {
-                Buffer.MemoryCopy(rows.Row(p) + j0, panel, width * sizeof(float), width * sizeof(float));
-                panel += width;
-            }
-            return;
-        }
+        var panelFloats = (nint)k * width;
         for (var p = 0; p < k; p++)
         {
-            var row = rows.Row(p) + j0;
-            for (var j = 0; j < width; j++) panel[j] = j < count ? row[j] : 0f;
-            panel += width;
+            var row = rows.Row(p);
+            var dst = packed + p * width;
+            for (var jr = firstPanel; jr < endPanel; jr++, dst += panelFloats)
+            {
+                var j0 = jr * width;
+                var count = Math.Min(width, n - j0);
+                if (count == WideWidth && width == WideWidth)
+                {
+                    Vector256.Store(Vector256.Load(row + j0), dst);
+                    Vector256.Store(Vector256.Load(row + j0 + 8), dst + 8);
+                }
+                else if (count == PortableWidth && width == PortableWidth)
+                {
+                    Vector128.Store(Vector128.Load(row + j0), dst);
+                    Vector128.Store(Vector128.Load(row + j0 + 4), dst + 4);
+                }
+                else
+                {
+                    for (var j = 0; j < width; j++) dst[j] = j < count ? row[j0 + j] : 0f;
+                }
+            }
         }
     }
 

@@ -28,6 +28,7 @@ internal sealed class WorkerTeam
     private int _running;                      // members still in the job
     private Exception? _failure;
     private volatile bool _failed;
+    private readonly long[] _allocated;        // each member's allocated-bytes counter at the end of its last job
     private int _arrived;                      // members at the current barrier
     private volatile int _generation;          // barriers passed in this job
 
@@ -38,11 +39,23 @@ internal sealed class WorkerTeam
         Size = size;
         _start = new SemaphoreSlim[size];
         _state = new int[size];
+        _allocated = new long[size];
         for (var m = 1; m < size; m++) _start[m] = new SemaphoreSlim(0);
     }
 
     /// <summary>Members, the caller included.</summary>
     public int Size { get; }
+
+    /// <summary>Bytes the helper threads have allocated, as of the end of their last jobs (for the allocation tests).</summary>
+    public long HelperAllocatedBytes
+    {
+        get
+        {
+            long total = 0;
+            for (var m = 1; m < Size; m++) total += Volatile.Read(ref _allocated[m]);
+            return total;
+        }
+    }
 
     /// <summary>Runs <paramref name="job"/>(member) on every member and returns when all are done; rethrows the first failure.</summary>
     public void Run(Action<int> job)
@@ -105,6 +118,7 @@ internal sealed class WorkerTeam
         }
         finally
         {
+            Volatile.Write(ref _allocated[member], GC.GetAllocatedBytesForCurrentThread());
             // A helper is idle again before the caller can see the job done and claim it for the next one.
             if (member != 0) Volatile.Write(ref _state[member], Idle);
             if (Interlocked.Decrement(ref _running) == 0) _done.Set();
