@@ -63,6 +63,11 @@ internal sealed class TrainCommand
     private readonly Option<int> _batchSize = new("--batch-size") { Description = "Samples per mini-batch", DefaultValueFactory = _ => 32 };
     private readonly Option<int> _epochs = new("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 };
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of the initial weights and the epoch order", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _threads = new("--threads")
+    {
+        Description = "Threads computing the gradients (the result is the same bits for any count)",
+        DefaultValueFactory = _ => Environment.ProcessorCount,
+    };
     private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 };
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
@@ -71,7 +76,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _save, _quiet })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _save, _quiet })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -80,6 +85,7 @@ internal sealed class TrainCommand
         Positive(_batchSize);
         Positive(_epochs);
         Positive(_chunkSize);
+        Positive(_threads);
         command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output)));
         return command;
     }
@@ -108,16 +114,16 @@ internal sealed class TrainCommand
         var problem = optimizer.Validate();
         if (problem is not null) throw new InvalidInputException($"optimizer settings: {problem}");
 
-        var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize));
+        var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize), result.GetValue(_threads));
         if (!quiet)
         {
             output.WriteLine($"data     {split.Train.Name}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
             output.WriteLine($"network  {architecture} ({architecture.ParameterCount:N0} parameters)");
-            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}");
+            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}, {settings.Threads} thread(s)");
         }
 
         var run = new TrainingRun(settings, train, test);
-        var engine = new BatchEngine(architecture, settings.ChunkSize);
+        var engine = new BatchEngine(architecture, settings.ChunkSize, settings.Threads);
         var sum = new GradientSum(architecture.ParameterCount);
         EpochReport? last = null;
         while (!run.Finished)
