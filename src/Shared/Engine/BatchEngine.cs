@@ -319,6 +319,22 @@ public sealed unsafe class BatchEngine
     private static (int First, int End) Share(int count, int member, int members) =>
         ((int)((long)count * member / members), (int)((long)count * (member + 1) / members));
 
+    /// <summary>
+    /// This member's rectangle of the tiles of a block's r × <paramref name="columns"/> output: a share of
+    /// the column panels when there are enough to go round, else a share of the row tiles.
+    /// </summary>
+    private (int FirstPanel, int EndPanel, int FirstRowTile, int EndRowTile) ShareTiles(int columns, int member, int members)
+    {
+        int panels = Gemm.PanelCount(columns, _width), rowTiles = Gemm.RowTileCount(_rows);
+        if (panels >= members)
+        {
+            var (p0, p1) = Share(panels, member, members);
+            return (p0, p1, 0, rowTiles);
+        }
+        var (r0, r1) = Share(rowTiles, member, members);
+        return (0, panels, r0, r1);
+    }
+
     /// <summary>One block, run by every member of the team: forward, output error, backward.</summary>
     private void BlockJob(int member)
     {
@@ -386,11 +402,11 @@ public sealed unsafe class BatchEngine
     {
         int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
         var o = l == 0 ? InputRows() : new RowSource(_outputs[l].Pointer, inputs);
-        var (first, end) = Share(Gemm.TileCount(_rows, units, _width), member, members);
+        var (p0, p1, r0, r1) = ShareTiles(units, member, members);
         var hidden = l < _architecture.LayerCount - 1;
         Gemm.MultiplyTiles(o, _rows, units, inputs, _forwardPanels[l].Pointer, _width, _outputs[l + 1].Pointer, units,
             _parameters + _architecture.BiasOffset(l), hidden ? TileEpilogue.Activate : TileEpilogue.None, _architecture.Hidden, null, 0,
-            first, end, _scratch[member].Tile);
+            p0, p1, r0, r1, _scratch[member].Tile);
     }
 
     /// <summary>The output layer row by row: a = f(net), C(x), the prediction and (for a gradient) Δ_L (r × n_L).</summary>
@@ -472,10 +488,10 @@ public sealed unsafe class BatchEngine
     private void BackwardDeltas(int l, int member, int members)
     {
         int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
-        var (first, end) = Share(Gemm.TileCount(_rows, inputs, _width), member, members);
+        var (p0, p1, r0, r1) = ShareTiles(inputs, member, members);
         Gemm.MultiplyTiles(new RowSource(_deltas[l].Pointer, units), _rows, inputs, units, _backwardPanels[l].Pointer, _width,
             _deltas[l - 1].Pointer, inputs, null, TileEpilogue.MultiplyByDerivative, _architecture.Hidden, _outputs[l].Pointer, inputs,
-            first, end, _scratch[member].Tile);
+            p0, p1, r0, r1, _scratch[member].Tile);
     }
 
     /// <summary>Adds a chunk's loss to the loss tree (binary-counter merge); returns the new depth.</summary>

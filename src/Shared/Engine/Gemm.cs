@@ -61,7 +61,7 @@ public static unsafe class Gemm
                 for (var jr = 0; jr < PanelCount(n, width); jr++)
                     Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
                 MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, TileCount(m, n, width), pp + PanelCount(n, width) * k * width);
+                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
             }
         }
         finally
@@ -81,7 +81,7 @@ public static unsafe class Gemm
             {
                 Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, PanelCount(n, width), width, pp);
                 MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, TileCount(m, n, width), pp + PanelCount(n, width) * k * width);
+                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
             }
         }
         finally
@@ -147,66 +147,80 @@ public static unsafe class Gemm
     /// <summary>Row tiles per pass in <see cref="GradientPanels"/>: their packed Δᵀ (96 × k) stays in L2 while the panels go by.</summary>
     internal const int GradientRowTiles = 16;
 
+    /// <summary>Row tiles per block in <see cref="MultiplyTiles"/>: the block's rows of A (72 × 256) stay in L2 while the panels go by.</summary>
+    internal const int MultiplyRowTiles = 12;
+
     /// <summary>
-    /// Tiles [firstTile, endTile) of C (m × n, rows <paramref name="ldc"/> apart) ← bias + A (m × k) · B,
-    /// then the epilogue. Tiles are numbered panel by panel (all row tiles of panel 0 first), so a
-    /// range of tiles reuses each B panel. B is packed: panel jr holds columns jr·W … at
-    /// <c>packedB + jr·k·W</c>. <paramref name="scratch"/> holds one tile (6 × W) for the edges.
+    /// The tiles of C (m × n, rows <paramref name="ldc"/> apart) in column panels [firstPanel, endPanel)
+    /// and row tiles [firstRowTile, endRowTile) ← bias + A (m × k) · B, then the epilogue. B is packed:
+    /// panel jr holds columns jr·W … at <c>packedB + jr·k·W</c>. <paramref name="scratch"/> holds one
+    /// tile (6 × W) for the edges.
     /// </summary>
     /// <remarks>
-    /// k is taken in passes of <see cref="DepthBlock"/>: a pass loads the tile from C and goes on with
-    /// the same FMA chain, so the blocking changes no bit of the result.
+    /// Loops, outside in: passes of <see cref="DepthBlock"/> steps of k, blocks of
+    /// <see cref="MultiplyRowTiles"/> row tiles, panels, row tiles. A pass loads the tile from C and goes
+    /// on with the same FMA chain, so the blocking changes no bit of the result.
     /// </remarks>
     internal static void MultiplyTiles(in RowSource a, int m, int n, int k, float* packedB, int width, float* c, nint ldc, float* bias,
-        TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstTile, int endTile, float* scratch)
+        TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstPanel, int endPanel, int firstRowTile, int endRowTile, float* scratch)
     {
-        var rowTiles = RowTileCount(m);
+        if (firstPanel >= endPanel || firstRowTile >= endRowTile) return;
         for (var p0 = 0; ; p0 += DepthBlock)
         {
             var depth = Math.Min(DepthBlock, k - p0);
             bool first = p0 == 0, last = p0 + DepthBlock >= k;
-            for (var t = firstTile; t < endTile; t++)
+            for (var block = firstRowTile; block < endRowTile; block += MultiplyRowTiles)
             {
-                int jr = t / rowTiles, ir = t % rowTiles;
-                int i0 = ir * Kernels.TileRows, j0 = jr * width;
-                int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
-                var full = h == Kernels.TileRows && w == width;
-                var target = full ? c + i0 * ldc + j0 : scratch;
-                var ld = full ? ldc : width;
-                if (first || !full)
+                for (var jr = firstPanel; jr < endPanel; jr++)
                 {
-                    // The chain starts from b_j (or 0) on every row; an edge tile picks up where C left it.
-                    for (var r = 0; r < Kernels.TileRows; r++)
-                    {
-                        var row = target + r * ld;
-                        for (var j = 0; j < width; j++)
-                        {
-                            row[j] = j >= w || r >= h ? 0f
-                                : !first ? c[(i0 + r) * ldc + j0 + j]
-                                : bias != null ? bias[j0 + j] : 0f;
-                        }
-                    }
-                }
-                Kernels.Tile(width, depth,
-                    a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
-                    a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0,
-                    1, packedB + (nint)jr * k * width + p0 * width, target, ld);
-                if (!full)
-                {
-                    for (var r = 0; r < h; r++)
-                    {
-                        for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
-                    }
-                }
-                if (!last || epilogue == TileEpilogue.None) continue;
-                for (var r = 0; r < h; r++)
-                {
-                    var row = c + (i0 + r) * ldc + j0;
-                    if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
-                    else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
+                    var panel = packedB + (nint)jr * k * width + p0 * width;
+                    for (var ir = block; ir < Math.Min(block + MultiplyRowTiles, endRowTile); ir++)
+                        MultiplyTile(a, m, n, panel, width, depth, p0, first, last, c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
                 }
             }
             if (last) break;
+        }
+    }
+
+    private static void MultiplyTile(in RowSource a, int m, int n, float* panel, int width, int depth, int p0, bool first, bool last,
+        float* c, nint ldc, float* bias, TileEpilogue epilogue, Activation f, float* o, nint ldo, int jr, int ir, float* scratch)
+    {
+        int i0 = ir * Kernels.TileRows, j0 = jr * width;
+        int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
+        var full = h == Kernels.TileRows && w == width;
+        var target = full ? c + i0 * ldc + j0 : scratch;
+        var ld = full ? ldc : width;
+        if (first || !full)
+        {
+            // The chain starts from b_j (or 0) on every row; an edge tile picks up where C left it.
+            for (var r = 0; r < Kernels.TileRows; r++)
+            {
+                var row = target + r * ld;
+                for (var j = 0; j < width; j++)
+                {
+                    row[j] = j >= w || r >= h ? 0f
+                        : !first ? c[(i0 + r) * ldc + j0 + j]
+                        : bias != null ? bias[j0 + j] : 0f;
+                }
+            }
+        }
+        Kernels.Tile(width, depth,
+            a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
+            a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0,
+            1, panel, target, ld);
+        if (!full)
+        {
+            for (var r = 0; r < h; r++)
+            {
+                for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+            }
+        }
+        if (!last || epilogue == TileEpilogue.None) return;
+        for (var r = 0; r < h; r++)
+        {
+            var row = c + (i0 + r) * ldc + j0;
+            if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
+            else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
         }
     }
 
