@@ -643,7 +643,7 @@ public sealed unsafe class BatchEngine
     {
         public MemberScratch(int width, int depth, int maxUnits)
         {
-            _tile.Ensure(Kernels.TileRows * width);
+            _tile.Ensure(Math.Max(Gemm.MultiplyScratch(width), Kernels.TileRows * width));
             TreeStack.Ensure(depth * Kernels.TileRows * width);
             TreeLevels = (int*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_levels = GC.AllocateArray<int>(2 * depth, pinned: true)));
             BiasLevels = TreeLevels + depth;
@@ -654,7 +654,7 @@ public sealed unsafe class BatchEngine
         private readonly int[] _levels;
         private readonly PinnedBuffer _tile = new();
 
-        /// <summary>One micro-tile (6 × W) for the edges of C.</summary>
+        /// <summary>One micro-tile (6 × W) for the edges of C, then a row block of packed A.</summary>
         public float* Tile => _tile.Pointer;
         /// <summary>The member's packed B panels of the weight gradient (rows × W each).</summary>
         public PinnedBuffer Panel { get; } = new();

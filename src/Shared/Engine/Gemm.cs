@@ -53,7 +53,7 @@ public static unsafe class Gemm
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)n * k, c.Length, (long)m * n);
         if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + Kernels.TileRows * width);
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pp = packed)
@@ -74,7 +74,7 @@ public static unsafe class Gemm
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)k * n, c.Length, (long)m * n);
         if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + Kernels.TileRows * width);
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pp = packed)
@@ -165,25 +165,54 @@ public static unsafe class Gemm
         TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstPanel, int endPanel, int firstRowTile, int endRowTile, float* scratch)
     {
         if (firstPanel >= endPanel || firstRowTile >= endRowTile) return;
+        // Packing a row block of A into one contiguous stream pays when many panels reuse it.
+        var packA = endPanel - firstPanel >= PackAMinimumPanels;
+        var packedA = scratch + Kernels.TileRows * width;
         for (var p0 = 0; ; p0 += DepthBlock)
         {
             var depth = Math.Min(DepthBlock, k - p0);
             bool first = p0 == 0, last = p0 + DepthBlock >= k;
             for (var block = firstRowTile; block < endRowTile; block += MultiplyRowTiles)
             {
+                var blockEnd = Math.Min(block + MultiplyRowTiles, endRowTile);
+                for (var ir = block; packA && ir < blockEnd; ir++)
+                    Kernels.PackRowTile(a, m, ir * Kernels.TileRows, p0, depth, packedA + (nint)(ir - block) * depth * Kernels.TileRows);
                 for (var jr = firstPanel; jr < endPanel; jr++)
                 {
                     var panel = packedB + (nint)jr * k * width + p0 * width;
-                    for (var ir = block; ir < Math.Min(block + MultiplyRowTiles, endRowTile); ir++)
-                        MultiplyTile(a, m, n, panel, width, depth, p0, first, last, c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
+                    for (var ir = block; ir < blockEnd; ir++)
+                    {
+                        var i0 = ir * Kernels.TileRows;
+                        var h = Math.Min(Kernels.TileRows, m - i0);
+                        if (packA)
+                        {
+                            var tile = packedA + (nint)(ir - block) * depth * Kernels.TileRows;
+                            MultiplyTile(tile, tile + 1, tile + 2, tile + 3, tile + 4, tile + 5, Kernels.TileRows, m, n, panel, width, depth, first, last,
+                                c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
+                        }
+                        else
+                        {
+                            // Rows past m repeat row m − 1: the kernel always runs six rows.
+                            MultiplyTile(a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
+                                a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0, 1,
+                                m, n, panel, width, depth, first, last, c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
+                        }
+                    }
                 }
             }
             if (last) break;
         }
     }
 
-    private static void MultiplyTile(in RowSource a, int m, int n, float* panel, int width, int depth, int p0, bool first, bool last,
-        float* c, nint ldc, float* bias, TileEpilogue epilogue, Activation f, float* o, nint ldo, int jr, int ir, float* scratch)
+    /// <summary>Column panels from which <see cref="MultiplyTiles"/> packs A (either way the same bits).</summary>
+    internal const int PackAMinimumPanels = 24;
+
+    /// <summary>Floats of scratch <see cref="MultiplyTiles"/> needs: an edge tile and a row block of packed A.</summary>
+    internal static int MultiplyScratch(int width) => Kernels.TileRows * width + MultiplyRowTiles * DepthBlock * Kernels.TileRows;
+
+    /// <summary>One tile: C ← (first pass ? bias : C) + A rows a0…a5 (step <paramref name="aStep"/>) · panel, the epilogue after the last pass.</summary>
+    private static void MultiplyTile(float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, int m, int n, float* panel, int width,
+        int depth, bool first, bool last, float* c, nint ldc, float* bias, TileEpilogue epilogue, Activation f, float* o, nint ldo, int jr, int ir, float* scratch)
     {
         int i0 = ir * Kernels.TileRows, j0 = jr * width;
         int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
@@ -204,10 +233,7 @@ public static unsafe class Gemm
                 }
             }
         }
-        Kernels.Tile(width, depth,
-            a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
-            a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0,
-            1, panel, target, ld);
+        Kernels.Tile(width, depth, a0, a1, a2, a3, a4, a5, aStep, panel, target, ld);
         if (!full)
         {
             for (var r = 0; r < h; r++)

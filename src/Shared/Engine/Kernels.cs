@@ -345,6 +345,27 @@ internal static unsafe class Kernels
     }
 
     /// <summary>
+    /// Packs rows [i0, i0 + 6) of A (m rows; rows past m repeat row m − 1), columns [p0, p0 + depth), into a
+    /// tile (depth × 6): step p of the tile holds column p0 + p of the six rows.
+    /// </summary>
+    public static void PackRowTile(in RowSource a, int m, int i0, int p0, int depth, float* tile)
+    {
+        var last = m - 1;
+        float* r0 = a.Row(i0) + p0, r1 = a.Row(Math.Min(i0 + 1, last)) + p0, r2 = a.Row(Math.Min(i0 + 2, last)) + p0;
+        float* r3 = a.Row(Math.Min(i0 + 3, last)) + p0, r4 = a.Row(Math.Min(i0 + 4, last)) + p0, r5 = a.Row(Math.Min(i0 + 5, last)) + p0;
+        for (var p = 0; p < depth; p++)
+        {
+            tile[0] = r0[p];
+            tile[1] = r1[p];
+            tile[2] = r2[p];
+            tile[3] = r3[p];
+            tile[4] = r4[p];
+            tile[5] = r5[p];
+            tile += TileRows;
+        }
+    }
+
+    /// <summary>
     /// Packs rows [i0, i0 + count) of Aᵀ, where A (k × m) is row-major with rows <paramref name="lda"/>
     /// apart, into a tile (k × 6, zero-padded): step p of the tile is A's row p, columns i0 … i0 + 5.
     /// The weight gradient's Δᵀ.

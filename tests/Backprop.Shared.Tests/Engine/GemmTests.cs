@@ -14,7 +14,7 @@ public class GemmTests
     private static double Tolerance(int k, double absoluteSum) => 2 * Math.Max(k, 1) * Math.Pow(2, -24) * absoluteSum + 1e-30;
 
     /// <summary>The micro-tile widths this machine can run: the portable 8 always, 16 with AVX2 + FMA.</summary>
-    public static TheoryData<int> Widths() => Kernels.WideSupported ? [Kernels.PortableWidth, Kernels.WideWidth] : [Kernels.PortableWidth];
+    public static int[] Widths() => Kernels.WideSupported ? [Kernels.PortableWidth, Kernels.WideWidth] : [Kernels.PortableWidth];
 
     /// <summary>Odd shapes (m, n, k): 1 row, 1 column, sizes off the tile and vector widths, k past the depth block.</summary>
     public static TheoryData<int, int, int, int> Shapes()
@@ -22,7 +22,8 @@ public class GemmTests
         var data = new TheoryData<int, int, int, int>();
         foreach (var width in Widths())
         {
-            foreach (var (m, n, k) in new[] { (1, 1, 1), (1, 17, 5), (7, 9, 13), (6, 16, 8), (13, 33, 300), (30, 10, 784), (5, 3, 0) })
+            // (7, 401, 300): enough column panels that A is packed too.
+            foreach (var (m, n, k) in new[] { (1, 1, 1), (1, 17, 5), (7, 9, 13), (6, 16, 8), (13, 33, 300), (30, 10, 784), (5, 3, 0), (7, 401, 300) })
                 data.Add(width, m, n, k);
         }
         return data;
@@ -102,8 +103,8 @@ public class GemmTests
     [Fact]
     public void MultiplyTransposedB_ARowsResult_DoesNotDependOnItsPositionOrTheRowCount_Bitwise()
     {
-        const int n = 37, k = 300;
-        foreach (var width in Widths())
+        const int k = 300;
+        foreach (var (width, n) in Widths().SelectMany(w => ColumnCounts.Select(n => (w, n))))
         {
             var b = Random(n * k, 9);
             var a = Random(23 * k, 10);
@@ -120,6 +121,9 @@ public class GemmTests
             }
         }
     }
+
+    /// <summary>Few panels (A read in place) and many (A packed).</summary>
+    private static readonly int[] ColumnCounts = [37, 401];
 
     private static float[] Random(int count, int seed)
     {
