@@ -90,6 +90,24 @@ public class BatchEngineTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
+    public void Gradient_PortableAndAvx2Kernels_GiveTheSameBits(Activation hidden, Activation output, Cost cost)
+    {
+        // Both run the same FMA chains (Vector128 or Vector256 lanes, fused either way) and the same lane functions.
+        if (!Kernels.WideSupported) return;
+        var outputs = output == Activation.Softmax ? 10 : 3;
+        var (architecture, θ) = TestNets.Network([29, 400, 17, outputs], hidden, output, cost, seed: 31);
+        var data = TestNets.Data(70, 29, outputs, seed: 32);
+        var batch = Enumerable.Range(0, data.Count).ToArray();
+        var portable = new GradientSum(architecture.ParameterCount);
+        var wide = new GradientSum(architecture.ParameterCount);
+        new BatchEngine(architecture, 4, 1, Kernels.PortableWidth, BatchEngine.DefaultTargetBlockRows).Gradient(θ, data, batch, portable);
+        new BatchEngine(architecture, 4, 1, Kernels.WideWidth, BatchEngine.DefaultTargetBlockRows).Gradient(θ, data, batch, wide);
+        Assert.Equal(portable.Values, wide.Values);
+        Assert.Equal(portable.LossSum, wide.LossSum);
+    }
+
     [Fact]
     public void Gradient_BlockSize_DoesNotChangeTheBits()
     {
