@@ -219,9 +219,18 @@ public static unsafe class Gemm
         var full = h == Kernels.TileRows && w == width;
         var target = full ? c + i0 * ldc + j0 : scratch;
         var ld = full ? ldc : width;
-        if (first || !full)
+        if (first && full)
         {
-            // The chain starts from b_j (or 0) on every row; an edge tile picks up where C left it.
+            // The chain starts from b_j (or 0) on every row.
+            for (var r = 0; r < Kernels.TileRows; r++)
+            {
+                if (bias != null) Buffer.MemoryCopy(bias + j0, target + r * ld, width * sizeof(float), width * sizeof(float));
+                else new Span<float>(target + r * ld, width).Clear();
+            }
+        }
+        else if (!full)
+        {
+            // An edge tile starts the same way in the scratch tile, or picks up where C left it.
             for (var r = 0; r < Kernels.TileRows; r++)
             {
                 var row = target + r * ld;
