@@ -85,7 +85,7 @@ internal sealed class BenchCommand
         var script = torch is null ? null : FindScript();
         if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
         output.WriteLine();
-        output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of peak",8} {"PyTorch samples/s",18} {"ours/PyTorch",13}");
+        output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13}");
 
         foreach (var (name, architecture) in nets)
         {
@@ -97,15 +97,16 @@ internal sealed class BenchCommand
             for (var i = 0; i < threads.Length; i++)
             {
                 var gflops = flops * ours[i] / 1e9;
-                var ofPeak = peak > 0 ? $"{gflops / peak:P0}" : "-";
+                var ofPeak = peak > 0 ? $"{gflops / (threads[i] * peak):P0}" : "-";
                 var pytorch = theirs.TryGetValue(threads[i], out var rate) ? rate : double.NaN;
-                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours[i],15:N0} {gflops,8:F1} {ofPeak,8} " +
+                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours[i],15:N0} {gflops,8:F1} {ofPeak,9} " +
                     $"{(double.IsNaN(pytorch) ? "-" : pytorch.ToString("N0", CultureInfo.InvariantCulture)),18} {(double.IsNaN(pytorch) ? "-" : (ours[i] / pytorch).ToString("F2", CultureInfo.InvariantCulture)),13}");
             }
         }
         output.WriteLine();
         output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update; GFLOP/s counts 2·n_in·n_out per layer for the");
-        output.WriteLine("forward pass and the weight gradient, and again for the backward error of every layer but the first.");
+        output.WriteLine("forward pass and the weight gradient, and again for the backward error of every layer but the first;");
+        output.WriteLine("t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
         return CommandLine.Ok;
     }
 
