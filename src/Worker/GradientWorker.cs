@@ -116,7 +116,7 @@ public sealed class GradientWorker : ReceiveActor
 
         if (_engine is null || !_engine.Architecture.Equals(architecture) || _engine.ChunkSize != setup.ChunkSize)
         {
-            _engine = new BatchEngine(architecture, setup.ChunkSize);
+            _engine = new BatchEngine(architecture, setup.ChunkSize, _threads);
             _sum = new GradientSum(architecture.ParameterCount);
         }
         _runId = setup.RunId;

@@ -43,7 +43,7 @@ public static class TrainingHost
         try
         {
             var (coordinator, done) = StartCoordinator(system, run, settings with { MinWorkers = Math.Min(settings.MinWorkers, workers) }, onEpoch);
-            var threads = ThreadsPerWorker(workers);
+            var threads = ThreadsPerWorker(run, workers);
             for (var i = 0; i < workers; i++)
             {
                 system.ActorOf(GradientWorker.Props(coordinator, _ => run.Train, threads).WithDispatcher("backprop.worker-dispatcher"), $"worker-{i + 1}");
@@ -78,7 +78,7 @@ public static class TrainingHost
             {
                 ActorSystem? node = null;
                 // Like a worker process: leave the cluster when the run is over.
-                node = WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(workers),
+                node = WorkerNode.Start(workerNode, _ => run.Train, ThreadsPerWorker(run, workers),
                     onRunFinished: () => CoordinatedShutdown.Get(node!).Run(CoordinatedShutdown.ClrExitReason.Instance));
                 nodes.Add(node);
             }
@@ -126,7 +126,8 @@ public static class TrainingHost
         return system;
     }
 
-    private static int ThreadsPerWorker(int workers) => Math.Max(1, Environment.ProcessorCount / workers);
+    /// <summary>--threads, or the processors shared among the workers of this process.</summary>
+    private static int ThreadsPerWorker(TrainingRun run, int workers) => run.Settings.Threads ?? Math.Max(1, Environment.ProcessorCount / workers);
 
     private static (IActorRef Coordinator, TaskCompletionSource<TrainingFinished> Done) StartCoordinator(
         ActorSystem system, TrainingRun run, CoordinatorSettings settings, Action<EpochReport>? onEpoch)

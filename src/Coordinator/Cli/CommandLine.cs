@@ -22,6 +22,7 @@ public static class CommandLine
         {
             new TrainCommand().Build(),
             new EvalCommand().Build(),
+            new BenchCommand().Build(),
         };
         if (args.Length == 0) args = ["train"];
 

@@ -68,6 +68,10 @@ internal sealed class TrainCommand
     private readonly Option<int> _epochs = new Option<int>("--epochs") { Description = "Passes over the training data", DefaultValueFactory = _ => 30 }.WithParser(Parse.PositiveInt);
     private readonly Option<int> _seed = new("--seed") { Description = "Seed of the initial weights and the epoch order", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _chunkSize = new Option<int>("--chunk-size") { Description = "Samples per chunk, the unit of work whose sums are added in a fixed order", DefaultValueFactory = _ => 16 }.WithParser(Parse.PositiveInt);
+    private readonly Option<int?> _threads = new Option<int?>("--threads")
+    {
+        Description = "Threads each worker computes with (default: the cores shared among the local workers); the result is the same bits for any count",
+    }.WithParser(t => { var (n, e) = Parse.PositiveInt(t); return (n, e); });
     private readonly Option<int> _workers = new Option<int>("--workers", "-w") { Description = "Worker actors to spread each batch over (1: single process)", DefaultValueFactory = _ => 2 }.WithParser(Parse.PositiveInt);
     private readonly Option<double> _stepTimeout = new Option<double>("--step-timeout")
     {
@@ -100,7 +104,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -130,7 +134,7 @@ internal sealed class TrainCommand
         var problem = optimizer.Validate();
         if (problem is not null) throw new InvalidInputException($"optimizer settings: {problem}");
 
-        var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize));
+        var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize), result.GetValue(_threads));
         if (!quiet)
         {
             output.WriteLine($"data     {split.Train.Name}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");

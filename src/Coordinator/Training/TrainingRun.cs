@@ -13,13 +13,15 @@ namespace Backprop.Coordinator.Training;
 /// <param name="Epochs">Passes over the training set.</param>
 /// <param name="Seed">Seeds the initial weights and every epoch's order.</param>
 /// <param name="ChunkSize">Samples per chunk: the unit of work and of the fixed reduction order.</param>
+/// <param name="Threads">Threads of the engines in this process (null: all processors); changes no result.</param>
 public sealed record TrainingSettings(
     Architecture Architecture,
     OptimizerSettings Optimizer,
     int BatchSize = 32,
     int Epochs = 20,
     int Seed = 1,
-    int ChunkSize = 16);
+    int ChunkSize = 16,
+    int? Threads = null);
 
 /// <summary>
 /// The coordinator's side of training, without any transport: it owns the weights, the optimizer
@@ -46,7 +48,7 @@ public sealed class TrainingRun
         Test = test;
         Parameters = parameters ?? Initialization.Create(settings.Architecture, settings.Seed);
         _optimizer = Optimizer.Create(settings.Architecture, settings.Optimizer);
-        _evaluator = new BatchEngine(settings.Architecture, Math.Max(settings.ChunkSize, 256));
+        _evaluator = new BatchEngine(settings.Architecture, Math.Max(settings.ChunkSize, 256), settings.Threads);
         _order = Shuffling.Permutation(train.Count, settings.Seed, 0);
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Backprop.Data;
 using Backprop.Networks;
 using Backprop.Training;
@@ -5,41 +6,114 @@ using Backprop.Training;
 namespace Backprop.Engine;
 
 /// <summary>
-/// Backpropagation in matrix form over a chunk of samples at a time, in float32: the engine
-/// training uses. One instance per network shape; its buffers are reused from call to call.
+/// Backpropagation in matrix form over a whole shard of samples, in float32: the engine training
+/// uses. One instance per network shape; its buffers are allocated on first use and reused, so a
+/// steady-state <see cref="Gradient"/> call allocates nothing.
 /// </summary>
 /// <remarks>
-/// For a chunk of r samples (shapes in comments are rows × columns):
-/// o_0 = X (r × n_0); net_l = o_l · W_lᵀ + b_l and o_{l+1} = f(net_l) (r × n_{l+1});
-/// Δ_L = output error (r × n_L); ∂C/∂W_l = Δ_lᵀ · o_l (n_{l+1} × n_l), ∂C/∂b_l = Σ_rows Δ_l;
-/// Δ_{l−1} = (Δ_l · W_l) ⊙ f'(o_l). Chunk gradients are added along <see cref="ChunkTree"/>.
-/// Not thread-safe: one engine per thread.
+/// For a block of r samples (shapes in comments are rows × columns):
+/// o_0 = X (r × n_0, read in place from the data set through the sample indices);
+/// o_{l+1} = f(o_l · W_lᵀ + b_l) (r × n_{l+1}); Δ_L = output error (r × n_L);
+/// ∂C/∂W_l = Δ_lᵀ · o_l (n_{l+1} × n_l), ∂C/∂b_l = Σ_rows Δ_l; Δ_{l−1} = (Δ_l · W_l) ⊙ f'(o_l).
+///
+/// The samples are cut into chunks of <see cref="ChunkSize"/>; each chunk's gradient is a sum from zero
+/// over its samples in order, and chunk gradients are added along the binary tree of
+/// <see cref="ChunkTree"/>. The weight-gradient GEMM does this per micro-tile in registers
+/// (<see cref="Kernels.TreeTile"/>); a shard longer than one block (<see cref="BlockRows"/> samples,
+/// an aligned power of two of chunks, so a block is a node of that tree) adds the block sums along
+/// the same tree. A sample's forward and backward values do not depend on its position, the shard
+/// size or the thread count (see <see cref="Kernels"/>), so a chunk's gradient is the same bits
+/// wherever it is computed, and shard sums reduce to the whole batch's bits.
+///
+/// Threads: every phase (a layer's GEMM, the output rows, a layer's gradients) is split over the
+/// members of a <see cref="WorkerTeam"/> by output tiles, never over the sample sum; members meet at a
+/// barrier between phases. Not thread-safe: one call at a time per engine.
 /// </remarks>
-public sealed class BatchEngine
+public sealed unsafe class BatchEngine
 {
-    private readonly Architecture _architecture;
-    private readonly float[][] _outputs;   // o_l: r × n_l, l = 0 … L (o_0 = inputs)
-    private readonly float[][] _deltas;    // Δ_l: r × n_{l+1}, l = 0 … L − 1
-    private readonly List<(int Level, GradientSum Sum)> _stack = [];
-    private readonly Stack<GradientSum> _free = new();
+    /// <summary>A block holds the largest power of two of chunks that fits this many samples (at least one chunk).</summary>
+    internal const int DefaultTargetBlockRows = 256;
 
-    /// <summary>An engine for <paramref name="architecture"/> that cuts work into chunks of <paramref name="chunkSize"/> samples.</summary>
-    public BatchEngine(Architecture architecture, int chunkSize)
+    private readonly Architecture _architecture;
+    private readonly int _width;                       // micro-tile columns: 16 (AVX2) or 8 (portable)
+    private readonly PinnedBuffer[] _forwardPanels;    // W_lᵀ packed (n_l × n_{l+1}), panel by panel
+    private readonly PinnedBuffer[] _backwardPanels;   // W_l packed (n_{l+1} × n_l), l ≥ 1
+    private readonly PinnedBuffer[] _outputs;          // o_l: rows × n_l, l = 1 … L (o_0 is the data)
+    private readonly PinnedBuffer[] _deltas;           // Δ_l: rows × n_{l+1}, l = 0 … L − 1
+    private readonly PinnedBuffer _deltaTiles = new(); // Δ_lᵀ packed as 6-row tiles, one layer at a time
+    private readonly MemberScratch[] _scratch;         // per team member
+    private readonly Action<int> _blockJob;
+    private readonly int[] _lossLevels = new int[32];  // the chunk tree of the loss sum
+    private readonly double[] _lossSums = new double[32];
+    private readonly List<(int Level, float[] Sum)> _blockSums = [];  // the chunk tree above blocks
+    private readonly Stack<float[]> _freeSums = new();
+    private float[] _rowLoss = [];                     // C(x) per row of the block
+    private bool[] _rowCorrect = [];
+    private int _capacityRows;
+    private WorkerTeam? _team;
+
+    // The block being computed, read by every member.
+    private DataSet? _data;
+    private float* _parameters, _inputs, _target;
+    private int* _indices;                             // null: samples _first, _first + 1, …
+    private int _first, _rows, _members;
+    private bool _gradient, _packPending, _packBackward;
+
+    /// <summary>
+    /// An engine for <paramref name="architecture"/> that cuts work into chunks of
+    /// <paramref name="chunkSize"/> samples and runs on <paramref name="threadCount"/> threads
+    /// (default: <see cref="Environment.ProcessorCount"/>).
+    /// </summary>
+    public BatchEngine(Architecture architecture, int chunkSize, int? threadCount = null)
+        : this(architecture, chunkSize, threadCount, Kernels.DefaultWidth, DefaultTargetBlockRows)
+    {
+    }
+
+    /// <summary>As the public constructor, with the micro-tile width (16 or 8) and the block size chosen (for tests).</summary>
+    internal BatchEngine(Architecture architecture, int chunkSize, int? threadCount, int width, int targetBlockRows)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        var threads = threadCount ?? Environment.ProcessorCount;
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1, nameof(threadCount));
+        if (width != Kernels.WideWidth && width != Kernels.PortableWidth) throw new ArgumentOutOfRangeException(nameof(width));
+        if (width == Kernels.WideWidth && !Kernels.WideSupported) throw new PlatformNotSupportedException("the 16-wide kernel needs AVX2 and FMA");
         _architecture = architecture;
         ChunkSize = chunkSize;
+        ThreadCount = threads;
+        _width = width;
+        var chunksPerBlock = 1;
+        while ((long)chunkSize * chunksPerBlock * 2 <= targetBlockRows) chunksPerBlock *= 2;
+        BlockRows = checked(chunkSize * chunksPerBlock);
+
         var L = architecture.LayerCount;
-        _outputs = new float[L + 1][];
-        _deltas = new float[L][];
-        for (var l = 0; l <= L; l++) _outputs[l] = new float[chunkSize * architecture.Sizes[l]];
-        for (var l = 0; l < L; l++) _deltas[l] = new float[chunkSize * architecture.OutputsOf(l)];
+        _forwardPanels = new PinnedBuffer[L];
+        _backwardPanels = new PinnedBuffer[L];
+        _outputs = new PinnedBuffer[L + 1];
+        _deltas = new PinnedBuffer[L];
+        for (var l = 0; l < L; l++)
+        {
+            _forwardPanels[l] = new PinnedBuffer();
+            _backwardPanels[l] = new PinnedBuffer();
+            _deltas[l] = new PinnedBuffer();
+        }
+        for (var l = 0; l <= L; l++) _outputs[l] = new PinnedBuffer();
+        _scratch = new MemberScratch[threads];
+        var depth = Gemm.StackDepth(BlockRows, chunkSize);
+        for (var m = 0; m < threads; m++) _scratch[m] = new MemberScratch(width, depth, architecture.MaxWidth);
+        _blockJob = BlockJob;
     }
 
     /// <summary>The network shape.</summary>
     public Architecture Architecture => _architecture;
     /// <summary>Samples per chunk.</summary>
     public int ChunkSize { get; }
+    /// <summary>Threads a call runs on (the caller and ThreadCount − 1 helpers).</summary>
+    public int ThreadCount { get; }
+    /// <summary>Samples per block: the unit of forward and backward work, an aligned power of two of chunks.</summary>
+    public int BlockRows { get; }
+
+    /// <summary>Bytes allocated by the helper threads so far (as of their last jobs): for the allocation tests.</summary>
+    internal long HelperAllocatedBytes => _team?.HelperAllocatedBytes ?? 0;
 
     /// <summary>
     /// <paramref name="result"/> ← Σ over the samples <paramref name="indices"/> of <paramref name="data"/>
@@ -47,66 +121,86 @@ public sealed class BatchEngine
     /// </summary>
     public void Gradient(ReadOnlySpan<float> parameters, DataSet data, ReadOnlySpan<int> indices, GradientSum result)
     {
-        CheckInputs(parameters, data);
+        CheckInputs(parameters, data, indices);
         if (result.Values.Length != _architecture.ParameterCount) throw new ArgumentException("result has the wrong size", nameof(result));
         if (indices.IsEmpty)
         {
             result.Clear();
             return;
         }
-        for (var start = 0; start < indices.Length; start += ChunkSize)
+        EnsureCapacity(Math.Min(indices.Length, BlockRows));
+        var blocks = (indices.Length + BlockRows - 1) / BlockRows;
+        var lossDepth = 0;
+        var correct = 0;
+        fixed (float* θ = parameters, x = data.Features, g = result.Values)
+        fixed (int* index = indices)
         {
-            var chunk = indices.Slice(start, Math.Min(ChunkSize, indices.Length - start));
-            var sum = _free.Count > 0 ? _free.Pop() : new GradientSum(_architecture.ParameterCount);
-            ChunkGradient(parameters, data, chunk, sum);
-            _stack.Add((0, sum));
-            // Binary-counter merge: two nodes of the same level become their parent.
-            while (_stack.Count >= 2 && _stack[^1].Level == _stack[^2].Level)
+            Begin(data, θ, x, index, gradient: true);
+            try
             {
-                var (level, right) = _stack[^1];
-                _stack.RemoveAt(_stack.Count - 1);
-                _stack[^1].Sum.Add(right);
-                _stack[^1] = (level + 1, _stack[^1].Sum);
-                _free.Push(right);
+                for (var b = 0; b < blocks; b++)
+                {
+                    _first = b * BlockRows;
+                    _rows = Math.Min(BlockRows, indices.Length - _first);
+                    var sum = blocks == 1 ? null : TakeSum();
+                    _target = sum is null ? g : Address(sum);
+                    RunBlock();
+                    for (var start = 0; start < _rows; start += ChunkSize)
+                    {
+                        double chunkLoss = 0;
+                        for (var r = start; r < Math.Min(start + ChunkSize, _rows); r++)
+                        {
+                            chunkLoss += _rowLoss[r];
+                            if (_rowCorrect[r]) correct++;
+                        }
+                        lossDepth = PushLoss(lossDepth, chunkLoss);
+                    }
+                    if (sum is not null) PushBlockSum(sum);
+                }
+                if (blocks > 1) PopBlockSums(result.Values);
+            }
+            finally
+            {
+                End();
             }
         }
-        // What remains are the left spines of the tree, right to left.
-        while (_stack.Count >= 2)
-        {
-            var right = _stack[^1].Sum;
-            _stack.RemoveAt(_stack.Count - 1);
-            _stack[^1].Sum.Add(right);
-            _free.Push(right);
-        }
-        result.CopyFrom(_stack[0].Sum);
-        _free.Push(_stack[0].Sum);
-        _stack.Clear();
+        var loss = _lossSums[lossDepth - 1];
+        for (var d = lossDepth - 2; d >= 0; d--) loss = _lossSums[d] + loss;
+        result.SampleCount = indices.Length;
+        result.LossSum = loss;
+        result.CorrectCount = correct;
     }
 
-    /// <summary>Σ C(x) and the number of correct predictions over <paramref name="indices"/> (all samples when null).</summary>
+    /// <summary>Σ C(x) and the number of correct predictions over <paramref name="indices"/> (all samples when empty).</summary>
     public (double LossSum, int Correct) Evaluate(ReadOnlySpan<float> parameters, DataSet data, ReadOnlySpan<int> indices = default)
     {
-        CheckInputs(parameters, data);
+        CheckInputs(parameters, data, indices);
+        var count = indices.IsEmpty ? data.Count : indices.Length;
+        if (count == 0) return (0, 0);
+        EnsureCapacity(Math.Min(count, BlockRows));
         double loss = 0;
         var correct = 0;
-        var count = indices.IsEmpty ? data.Count : indices.Length;
-        var sequential = new int[Math.Min(ChunkSize, count)];
-        for (var start = 0; start < count; start += ChunkSize)
+        fixed (float* θ = parameters, x = data.Features)
+        fixed (int* index = indices)
         {
-            var rows = Math.Min(ChunkSize, count - start);
-            ReadOnlySpan<int> chunk;
-            if (indices.IsEmpty)
+            Begin(data, θ, x, index, gradient: false);
+            try
             {
-                for (var r = 0; r < rows; r++) sequential[r] = start + r;
-                chunk = sequential.AsSpan(0, rows);
+                for (_first = 0; _first < count; _first += BlockRows)
+                {
+                    _rows = Math.Min(BlockRows, count - _first);
+                    RunBlock();
+                    for (var r = 0; r < _rows; r++)
+                    {
+                        loss += _rowLoss[r];
+                        if (_rowCorrect[r]) correct++;
+                    }
+                }
             }
-            else
+            finally
             {
-                chunk = indices.Slice(start, rows);
+                End();
             }
-            var (l, c) = Forward(parameters, data, chunk);
-            loss += l;
-            correct += c;
         }
         return (loss, correct);
     }
@@ -114,101 +208,345 @@ public sealed class BatchEngine
     /// <summary>The network outputs for one input row (allocates; for prediction, not training).</summary>
     public float[] Predict(ReadOnlySpan<float> parameters, ReadOnlySpan<float> x)
     {
+        if (parameters.Length != _architecture.ParameterCount)
+            throw new ArgumentException($"{parameters.Length} parameters for a network of {_architecture.ParameterCount}", nameof(parameters));
+        if (x.Length != _architecture.InputSize) throw new ArgumentException($"{x.Length} inputs for a network of {_architecture.InputSize}", nameof(x));
+        EnsureCapacity(1);
         var L = _architecture.LayerCount;
-        x.CopyTo(_outputs[0]);
-        for (var l = 0; l < L; l++) LayerForward(parameters, l, 1);
-        var a = _outputs[L].AsSpan(0, _architecture.OutputSize);
+        fixed (float* θ = parameters, input = x)
+        {
+            Begin(null, θ, input, null, gradient: false);
+            try
+            {
+                _first = 0;
+                _rows = 1;
+                PackWeights(0, 1);
+                for (var l = 0; l < L; l++) Forward(l, 0, 1);
+            }
+            finally
+            {
+                End();
+            }
+        }
+        var a = _outputs[L].AsSpan()[.._architecture.OutputSize];
         if (_architecture.Output == Activation.Softmax) SoftmaxRow(a);
-        else Activate(_architecture.Output, a);
+        else ActivateRow(_architecture.Output, a);
         return a.ToArray();
     }
 
-    private void CheckInputs(ReadOnlySpan<float> parameters, DataSet data)
+    private void CheckInputs(ReadOnlySpan<float> parameters, DataSet data, ReadOnlySpan<int> indices)
     {
         if (parameters.Length != _architecture.ParameterCount)
             throw new ArgumentException($"{parameters.Length} parameters for a network of {_architecture.ParameterCount}", nameof(parameters));
         if (data.FeatureCount != _architecture.InputSize)
             throw new ArgumentException($"{data.Name} has {data.FeatureCount} features, the network {_architecture.InputSize} inputs", nameof(data));
+        // The kernels read rows through raw pointers: every index must name a sample.
+        foreach (var i in indices)
+        {
+            if ((uint)i >= (uint)data.Count) throw new ArgumentOutOfRangeException(nameof(indices), i, $"{data.Name} has {data.Count} samples");
+        }
     }
 
-    /// <summary>One chunk: forward, output error, backward; writes the chunk's sum into <paramref name="sum"/>.</summary>
-    private void ChunkGradient(ReadOnlySpan<float> parameters, DataSet data, ReadOnlySpan<int> chunk, GradientSum sum)
+    private void Begin(DataSet? data, float* parameters, float* inputs, int* indices, bool gradient)
+    {
+        _data = data;
+        _parameters = parameters;
+        _inputs = inputs;
+        _indices = indices;
+        _gradient = gradient;
+        _packPending = true;
+        _packBackward = gradient;
+    }
+
+    private void End()
+    {
+        // Drop the references and pointers of the call: they are only valid inside it.
+        _data = null;
+        _parameters = _inputs = _target = null;
+        _indices = null;
+    }
+
+    /// <summary>Allocates the packed weight panels (once) and grows the row buffers (once) to hold <paramref name="rows"/> rows.</summary>
+    private void EnsureCapacity(int rows)
     {
         var L = _architecture.LayerCount;
-        var rows = chunk.Length;
-        var (loss, correct) = Forward(parameters, data, chunk);
-        OutputError(data, chunk);
-
-        var gradient = sum.Values.AsSpan();
-        for (var l = L - 1; l >= 0; l--)
+        for (var l = 0; l < L; l++)
         {
             int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
-            var δ = _deltas[l].AsSpan(0, rows * units);
-            var o = _outputs[l].AsSpan(0, rows * inputs);
-
-            // ∂C/∂W_l = Δ_lᵀ · o_l (units × inputs), ∂C/∂b_l = Σ_rows Δ_l.
-            Gemm.MultiplyTransposedA(δ, o, _architecture.Weights(gradient, l), units, inputs, rows);
-            var db = _architecture.Biases(gradient, l);
-            δ[..units].CopyTo(db);
-            for (var r = 1; r < rows; r++)
-            {
-                var δr = δ.Slice(r * units, units);
-                for (var j = 0; j < units; j++) db[j] += δr[j];
-            }
-            if (l == 0) break;
-
-            // Δ_{l−1} = (Δ_l · W_l) ⊙ f'(o_l).
-            var below = _deltas[l - 1].AsSpan(0, rows * inputs);
-            Gemm.Multiply(δ, _architecture.Weights(parameters, l), below, rows, inputs, units);
-            MultiplyByDerivative(_architecture.ActivationOf(l - 1), below, o);
+            _forwardPanels[l].Ensure(Gemm.PanelCount(units, _width) * _width * inputs);
+            if (l > 0) _backwardPanels[l].Ensure(Gemm.PanelCount(inputs, _width) * _width * units);
         }
-        sum.SampleCount = rows;
-        sum.LossSum = loss;
-        sum.CorrectCount = correct;
+        if (rows <= _capacityRows) return;
+        var tileFloats = 0;
+        for (var l = 0; l < L; l++)
+        {
+            _outputs[l + 1].Ensure(rows * _architecture.OutputsOf(l));
+            _deltas[l].Ensure(rows * _architecture.OutputsOf(l));
+            tileFloats = Math.Max(tileFloats, Gemm.RowTileCount(_architecture.OutputsOf(l)) * Kernels.TileRows * rows);
+        }
+        _outputs[0].Ensure(0);
+        _deltaTiles.Ensure(tileFloats);
+        var panelFloats = 0;
+        for (var l = 0; l < L; l++) panelFloats = Math.Max(panelFloats, Gemm.PanelCount(_architecture.InputsOf(l), _width) * _width * rows);
+        foreach (var scratch in _scratch) scratch.Panel.Ensure(panelFloats);
+        _rowLoss = new float[rows];
+        _rowCorrect = new bool[rows];
+        _capacityRows = rows;
     }
 
-    /// <summary>Forward pass over a chunk; leaves o_l in the buffers and returns Σ C(x) and the correct count.</summary>
-    private (double Loss, int Correct) Forward(ReadOnlySpan<float> parameters, DataSet data, ReadOnlySpan<int> chunk)
+    private void RunBlock()
+    {
+        if (ThreadCount == 1)
+        {
+            _members = 1;
+            BlockJob(0);
+        }
+        else
+        {
+            _team ??= new WorkerTeam(ThreadCount);
+            _members = ThreadCount;
+            _team.Run(_blockJob);
+        }
+        _packPending = false;
+    }
+
+    private void Barrier()
+    {
+        if (_members > 1) _team!.Barrier();
+    }
+
+    /// <summary>[first, end) of <paramref name="count"/> items for member <paramref name="member"/> of <paramref name="members"/>.</summary>
+    private static (int First, int End) Share(int count, int member, int members) =>
+        ((int)((long)count * member / members), (int)((long)count * (member + 1) / members));
+
+    /// <summary>
+    /// This member's rectangle of the tiles of a block's r × <paramref name="columns"/> output: a share of
+    /// the column panels when there are enough to go round, else a share of the row tiles.
+    /// </summary>
+    private (int FirstPanel, int EndPanel, int FirstRowTile, int EndRowTile) ShareTiles(int columns, int member, int members)
+    {
+        int panels = Gemm.PanelCount(columns, _width), rowTiles = Gemm.RowTileCount(_rows);
+        if (panels >= members)
+        {
+            var (p0, p1) = Share(panels, member, members);
+            return (p0, p1, 0, rowTiles);
+        }
+        var (r0, r1) = Share(rowTiles, member, members);
+        return (0, panels, r0, r1);
+    }
+
+    /// <summary>One block, run by every member of the team: forward, output error, backward.</summary>
+    private void BlockJob(int member)
+    {
+        var members = _members;
+        var L = _architecture.LayerCount;
+        if (_packPending)
+        {
+            PackWeights(member, members);
+            Barrier();
+        }
+        for (var l = 0; l < L; l++)
+        {
+            Forward(l, member, members);
+            Barrier();
+        }
+        OutputRows(member, members);
+        if (!_gradient) return;
+        Barrier();
+        for (var l = L - 1; l >= 0; l--)
+        {
+            PackDeltaTiles(l, member, members);
+            BiasGradient(l, member, members);
+            Barrier();
+            WeightGradient(l, member, members);
+            if (l == 0) break;
+            BackwardDeltas(l, member, members);
+            Barrier();
+        }
+    }
+
+    /// <summary>Packs W_lᵀ (forward) and W_l (backward) into panels: once per call, shared by every block.</summary>
+    private void PackWeights(int member, int members)
     {
         var L = _architecture.LayerCount;
-        var rows = chunk.Length;
-        var n0 = _architecture.InputSize;
-        for (var r = 0; r < rows; r++) data.Row(chunk[r]).CopyTo(_outputs[0].AsSpan(r * n0, n0));
-
-        for (var l = 0; l < L - 1; l++)
+        for (var l = 0; l < L; l++)
         {
-            LayerForward(parameters, l, rows);
-            Activate(_architecture.Hidden, _outputs[l + 1].AsSpan(0, rows * _architecture.OutputsOf(l)));
+            int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
+            var w = _parameters + _architecture.WeightOffset(l);
+            // B = W_lᵀ (inputs × units) for net = o · W_lᵀ.
+            var (first, end) = Share(Gemm.PanelCount(units, _width), member, members);
+            for (var jr = first; jr < end; jr++)
+            {
+                Kernels.PackTransposed(w, inputs, inputs, jr * _width, Math.Min(_width, units - jr * _width), _width,
+                    _forwardPanels[l].Pointer + jr * inputs * _width);
+            }
+            if (!_packBackward || l == 0) continue;
+            // B = W_l (units × inputs) for Δ_{l−1} = Δ_l · W_l.
+            (first, end) = Share(Gemm.PanelCount(inputs, _width), member, members);
+            if (first < end)
+                Kernels.PackRowPanels(new RowSource(w, inputs), units, inputs, first, end, _width, _backwardPanels[l].Pointer + first * units * _width);
         }
-        LayerForward(parameters, L - 1, rows);
-
-        // The output layer: activation, cost and prediction row by row (the cost wants the nets).
-        var units = _architecture.OutputSize;
-        var labels = data.Labels;
-        double loss = 0;
-        var correct = 0;
-        for (var r = 0; r < rows; r++)
-        {
-            var row = _outputs[L].AsSpan(r * units, units);
-            var label = labels[chunk[r]];
-            loss += OutputRow(row, label);
-            if (Targets.Predict(row) == label) correct++;
-        }
-        return (loss, correct);
     }
 
-    /// <summary>o_{l+1} ← o_l · W_lᵀ + b_l (the nets; the activation follows).</summary>
-    private void LayerForward(ReadOnlySpan<float> parameters, int l, int rows)
+    /// <summary>o_0 for the block: rows of the data set, through the sample indices.</summary>
+    private RowSource InputRows()
+    {
+        var n0 = _architecture.InputSize;
+        return _indices != null ? new RowSource(_inputs, n0, _indices + _first) : new RowSource(_inputs + (nint)_first * n0, n0);
+    }
+
+    private int LabelOf(ReadOnlySpan<int> labels, int r) => labels[_indices != null ? _indices[_first + r] : _first + r];
+
+    /// <summary>o_{l+1} ← f(o_l · W_lᵀ + b_l) (r × n_{l+1}); the output layer keeps the nets.</summary>
+    private void Forward(int l, int member, int members)
     {
         int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
-        var net = _outputs[l + 1].AsSpan(0, rows * units);
-        Gemm.MultiplyTransposedB(_outputs[l].AsSpan(0, rows * inputs), _architecture.Weights(parameters, l), net, rows, units, inputs);
-        var b = _architecture.Biases(parameters, l);
-        for (var r = 0; r < rows; r++)
+        var o = l == 0 ? InputRows() : new RowSource(_outputs[l].Pointer, inputs);
+        var (p0, p1, r0, r1) = ShareTiles(units, member, members);
+        var hidden = l < _architecture.LayerCount - 1;
+        Gemm.MultiplyTiles(o, _rows, units, inputs, _forwardPanels[l].Pointer, _width, _outputs[l + 1].Pointer, units,
+            _parameters + _architecture.BiasOffset(l), hidden ? TileEpilogue.Activate : TileEpilogue.None, _architecture.Hidden, null, 0,
+            p0, p1, r0, r1, _scratch[member].Tile);
+    }
+
+    /// <summary>The output layer row by row: a = f(net), C(x), the prediction and (for a gradient) Δ_L (r × n_L).</summary>
+    private void OutputRows(int member, int members)
+    {
+        var L = _architecture.LayerCount;
+        var units = _architecture.OutputSize;
+        var labels = _data!.Labels;
+        var (first, end) = Share(_rows, member, members);
+        for (var r = first; r < end; r++)
         {
-            var netRow = net.Slice(r * units, units);
-            for (var j = 0; j < units; j++) netRow[j] += b[j];
+            var a = new Span<float>(_outputs[L].Pointer + r * units, units);
+            var label = LabelOf(labels, r);
+            _rowLoss[r] = OutputRow(a, label);
+            _rowCorrect[r] = Targets.Predict(a) == label;
+            if (_gradient) OutputError(a, label, new Span<float>(_deltas[L - 1].Pointer + r * units, units));
         }
+    }
+
+    /// <summary>Δ_lᵀ as 6-row tiles (the A operand of the weight gradient).</summary>
+    private void PackDeltaTiles(int l, int member, int members)
+    {
+        var units = _architecture.OutputsOf(l);
+        var (first, end) = Share(Gemm.RowTileCount(units), member, members);
+        for (var ir = first; ir < end; ir++)
+        {
+            var i0 = ir * Kernels.TileRows;
+            Kernels.PackTransposedTile(_deltas[l].Pointer, units, _rows, i0, Math.Min(Kernels.TileRows, units - i0),
+                _deltaTiles.Pointer + ir * _rows * Kernels.TileRows);
+        }
+    }
+
+    /// <summary>∂C/∂b_l = Σ_rows Δ_l, chunk by chunk along the chunk tree, for this member's units.</summary>
+    private void BiasGradient(int l, int member, int members)
+    {
+        var units = _architecture.OutputsOf(l);
+        var (u0, u1) = Share(units, member, members);
+        var count = u1 - u0;
+        if (count == 0) return;
+        var scratch = _scratch[member];
+        var δ = _deltas[l].Pointer;
+        var depth = 0;
+        for (var start = 0; start < _rows; start += ChunkSize)
+        {
+            var top = new Span<float>(scratch.BiasStack.Pointer + depth * scratch.BiasStride, count);
+            top.Clear();
+            for (var r = start; r < Math.Min(start + ChunkSize, _rows); r++) GradientSum.AddInPlace(top, new ReadOnlySpan<float>(δ + r * units + u0, count));
+            var level = 0;
+            while (depth > 0 && scratch.BiasLevels[depth - 1] == level)
+            {
+                var left = new Span<float>(scratch.BiasStack.Pointer + (depth - 1) * scratch.BiasStride, count);
+                GradientSum.AddInPlace(left, top);
+                top = left;
+                depth--;
+                level++;
+            }
+            scratch.BiasLevels[depth++] = level;
+        }
+        for (var d = depth - 2; d >= 0; d--)
+        {
+            GradientSum.AddInPlace(new Span<float>(scratch.BiasStack.Pointer + d * scratch.BiasStride, count),
+                new ReadOnlySpan<float>(scratch.BiasStack.Pointer + (d + 1) * scratch.BiasStride, count));
+        }
+        new ReadOnlySpan<float>(scratch.BiasStack.Pointer, count).CopyTo(new Span<float>(_target + _architecture.BiasOffset(l) + u0, count));
+    }
+
+    /// <summary>∂C/∂W_l = Δ_lᵀ · o_l (n_{l+1} × n_l) along the chunk tree, for this member's column panels.</summary>
+    private void WeightGradient(int l, int member, int members)
+    {
+        int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
+        var o = l == 0 ? InputRows() : new RowSource(_outputs[l].Pointer, inputs);
+        var (first, end) = Share(Gemm.PanelCount(inputs, _width), member, members);
+        var scratch = _scratch[member];
+        Gemm.GradientPanels(_deltaTiles.Pointer, units, o, inputs, _rows, ChunkSize, _width, _target + _architecture.WeightOffset(l), inputs,
+            first, end, scratch.Panel.Pointer, scratch.Tile, scratch.TreeStack.Pointer, scratch.TreeLevels);
+    }
+
+    /// <summary>Δ_{l−1} = (Δ_l · W_l) ⊙ f'(o_l) (r × n_l), for this member's tiles.</summary>
+    private void BackwardDeltas(int l, int member, int members)
+    {
+        int inputs = _architecture.InputsOf(l), units = _architecture.OutputsOf(l);
+        var (p0, p1, r0, r1) = ShareTiles(inputs, member, members);
+        Gemm.MultiplyTiles(new RowSource(_deltas[l].Pointer, units), _rows, inputs, units, _backwardPanels[l].Pointer, _width,
+            _deltas[l - 1].Pointer, inputs, null, TileEpilogue.MultiplyByDerivative, _architecture.Hidden, _outputs[l].Pointer, inputs,
+            p0, p1, r0, r1, _scratch[member].Tile);
+    }
+
+    /// <summary>Adds a chunk's loss to the loss tree (binary-counter merge); returns the new depth.</summary>
+    private int PushLoss(int depth, double loss)
+    {
+        var level = 0;
+        while (depth > 0 && _lossLevels[depth - 1] == level)
+        {
+            loss = _lossSums[depth - 1] + loss;
+            depth--;
+            level++;
+        }
+        _lossSums[depth] = loss;
+        _lossLevels[depth] = level;
+        return depth + 1;
+    }
+
+    private float[] TakeSum()
+    {
+        if (_freeSums.Count > 0) return _freeSums.Pop();
+        return GC.AllocateArray<float>(_architecture.ParameterCount, pinned: true);
+    }
+
+    private static float* Address(float[] pinned) => (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned));
+
+    /// <summary>Adds a block's sum (a node of the chunk tree) to the tree above blocks.</summary>
+    private void PushBlockSum(float[] sum)
+    {
+        var level = 0;
+        while (_blockSums.Count > 0 && _blockSums[^1].Level == level)
+        {
+            var left = _blockSums[^1].Sum;
+            _blockSums.RemoveAt(_blockSums.Count - 1);
+            GradientSum.AddInPlace(left, sum);   // left ← left + right
+            _freeSums.Push(sum);
+            sum = left;
+            level++;
+        }
+        _blockSums.Add((level, sum));
+    }
+
+    /// <summary>Adds the remaining left spines right to left into <paramref name="result"/>.</summary>
+    private void PopBlockSums(float[] result)
+    {
+        while (_blockSums.Count >= 2)
+        {
+            var right = _blockSums[^1].Sum;
+            _blockSums.RemoveAt(_blockSums.Count - 1);
+            GradientSum.AddInPlace(_blockSums[^1].Sum, right);
+            _freeSums.Push(right);
+        }
+        var root = _blockSums[0].Sum;
+        _blockSums.Clear();
+        root.CopyTo(result, 0);
+        _freeSums.Push(root);
     }
 
     /// <summary>Turns one row of output nets into outputs a and returns C(x) for <paramref name="label"/>.</summary>
@@ -235,7 +573,7 @@ public sealed class BatchEngine
             return c;
         }
         if (f == Activation.Softmax) SoftmaxRow(row);
-        else Activate(f, row);
+        else ActivateRow(f, row);
         var quadratic = 0f;
         for (var j = 0; j < units; j++)
         {
@@ -245,30 +583,29 @@ public sealed class BatchEngine
         return quadratic;
     }
 
-    /// <summary>Δ_L for the chunk, from o_L and the labels.</summary>
-    private void OutputError(DataSet data, ReadOnlySpan<int> chunk)
+    /// <summary>δ_L for one row, from its outputs a and label.</summary>
+    private void OutputError(ReadOnlySpan<float> a, int label, Span<float> δ)
     {
-        var L = _architecture.LayerCount;
-        var units = _architecture.OutputSize;
-        var labels = data.Labels;
-        for (var r = 0; r < chunk.Length; r++)
+        var units = a.Length;
+        for (var j = 0; j < units; j++) δ[j] = a[j] - Targets.Target(label, units, j); // a − y
+        if (_architecture.Cost == Cost.CrossEntropy) return;
+        if (_architecture.Output == Activation.Softmax)
         {
-            var a = _outputs[L].AsSpan(r * units, units);
-            var δ = _deltas[L - 1].AsSpan(r * units, units);
-            var label = labels[chunk[r]];
-            for (var j = 0; j < units; j++) δ[j] = a[j] - Targets.Target(label, units, j); // a − y
-            if (_architecture.Cost == Cost.CrossEntropy) continue;
-            if (_architecture.Output == Activation.Softmax)
+            // δ_j = a_j (g_j − Σ_k a_k g_k) with g = a − y.
+            var s = 0f;
+            for (var k = 0; k < units; k++) s += a[k] * δ[k];
+            for (var j = 0; j < units; j++) δ[j] = a[j] * (δ[j] - s);
+            return;
+        }
+        for (var j = 0; j < units; j++)
+        {
+            δ[j] *= _architecture.Output switch
             {
-                // δ_j = a_j (g_j − Σ_k a_k g_k) with g = a − y.
-                var s = 0f;
-                for (var k = 0; k < units; k++) s += a[k] * δ[k];
-                for (var j = 0; j < units; j++) δ[j] = a[j] * (δ[j] - s);
-            }
-            else
-            {
-                MultiplyByDerivative(_architecture.Output, δ, a);
-            }
+                Activation.Logistic => a[j] * (1 - a[j]),  // σ' = σ(1 − σ)
+                Activation.Tanh => 1 - a[j] * a[j],        // tanh' = 1 − tanh²
+                Activation.ReLU => a[j] > 0 ? 1 : 0,       // relu' = 1[net > 0]
+                _ => 1,                                    // identity
+            };
         }
     }
 
@@ -286,45 +623,47 @@ public sealed class BatchEngine
 
     private static float Softplus(float x) => x > 0 ? x + MathF.Log(1 + MathF.Exp(-x)) : MathF.Log(1 + MathF.Exp(x));
 
-    /// <summary>o ← f(net) element-wise, in place.</summary>
-    private static void Activate(Activation f, Span<float> values)
+    /// <summary>a ← f(net) for one output row (scalar: the output layer is narrow).</summary>
+    private static void ActivateRow(Activation f, Span<float> row)
     {
-        switch (f)
+        for (var j = 0; j < row.Length; j++)
         {
-            case Activation.Logistic:
-                for (var i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
-                break;
-            case Activation.Tanh:
-                for (var i = 0; i < values.Length; i++) values[i] = MathF.Tanh(values[i]);
-                break;
-            case Activation.ReLU:
-                for (var i = 0; i < values.Length; i++) values[i] = MathF.Max(values[i], 0f);
-                break;
-            case Activation.Identity:
-                break;
-            default:
-                throw new ArgumentException($"{f} is not element-wise", nameof(f));
+            row[j] = f switch
+            {
+                Activation.Logistic => 1f / (1f + MathF.Exp(-row[j])),
+                Activation.Tanh => MathF.Tanh(row[j]),
+                Activation.ReLU => MathF.Max(row[j], 0f),
+                _ => row[j],
+            };
         }
     }
 
-    /// <summary>δ ← δ ⊙ f'(net), with f' written in terms of the output o = f(net).</summary>
-    private static void MultiplyByDerivative(Activation f, Span<float> δ, ReadOnlySpan<float> o)
+    /// <summary>One member's working memory.</summary>
+    private sealed class MemberScratch
     {
-        switch (f)
+        public MemberScratch(int width, int depth, int maxUnits)
         {
-            case Activation.Logistic:
-                for (var i = 0; i < δ.Length; i++) δ[i] *= o[i] * (1 - o[i]);  // σ' = σ(1 − σ)
-                break;
-            case Activation.Tanh:
-                for (var i = 0; i < δ.Length; i++) δ[i] *= 1 - o[i] * o[i];     // tanh' = 1 − tanh²
-                break;
-            case Activation.ReLU:
-                for (var i = 0; i < δ.Length; i++) if (o[i] <= 0) δ[i] = 0;   // relu' = 1[net > 0]
-                break;
-            case Activation.Identity:
-                break;
-            default:
-                throw new ArgumentException($"{f} is not element-wise", nameof(f));
+            _tile.Ensure(Math.Max(Gemm.MultiplyScratch(width), Kernels.TileRows * width));
+            TreeStack.Ensure(depth * Kernels.TileRows * width);
+            TreeLevels = (int*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_levels = GC.AllocateArray<int>(2 * depth, pinned: true)));
+            BiasLevels = TreeLevels + depth;
+            BiasStride = maxUnits;
+            BiasStack.Ensure(depth * maxUnits);
         }
+
+        private readonly int[] _levels;
+        private readonly PinnedBuffer _tile = new();
+
+        /// <summary>One micro-tile (6 × W) for the edges of C, then a row block of packed A.</summary>
+        public float* Tile => _tile.Pointer;
+        /// <summary>The member's packed B panels of the weight gradient (rows × W each).</summary>
+        public PinnedBuffer Panel { get; } = new();
+        /// <summary>The chunk-tree stack of partial micro-tiles.</summary>
+        public PinnedBuffer TreeStack { get; } = new();
+        public int* TreeLevels { get; }
+        /// <summary>The chunk-tree stack of partial bias gradients (rows of BiasStride).</summary>
+        public PinnedBuffer BiasStack { get; } = new();
+        public int* BiasLevels { get; }
+        public int BiasStride { get; }
     }
 }

@@ -1,66 +1,297 @@
+using System.Buffers;
+using Backprop.Networks;
+
 namespace Backprop.Engine;
 
-/// <summary>
-/// The three matrix products backpropagation needs, on row-major float spans. Shapes are written
-/// (rows × columns). Every element of C is a sum over k taken in increasing k, computed the same way
-/// wherever its row sits in A: a sample's results do not depend on which batch or shard it is in.
-/// </summary>
-public static class Gemm
+/// <summary>What a GEMM does to each finished tile of C before moving on (while the tile is in L1).</summary>
+internal enum TileEpilogue
 {
+    /// <summary>Nothing: C is the nets.</summary>
+    None,
+    /// <summary>C ← f(C): the forward pass's activation.</summary>
+    Activate,
+    /// <summary>C ← C ⊙ f'(o): the backward pass's derivative, with o the layer's outputs.</summary>
+    MultiplyByDerivative,
+}
+
+/// <summary>
+/// The fast matrix products of the engine: packed B panels, a register-blocked 6 × 16 FMA micro-kernel
+/// (6 × 8 portable), optional fused bias and activation, and for the weight gradient a K loop that sums
+/// chunk by chunk and adds the chunk sums along the chunk tree in registers. <see cref="ReferenceGemm"/>
+/// is the plain version it is held to.
+/// </summary>
+/// <remarks>
+/// The span methods here are single-threaded conveniences (benchmarks, tests); the engine calls the
+/// tile-range drivers below from every thread of its team, each on its own tiles of C. Every element
+/// of C is one FMA chain over k in increasing order (see <see cref="Kernels"/>), so results do not
+/// depend on the tile split, the thread count or the row's position.
+/// </remarks>
+public static unsafe class Gemm
+{
+    /// <summary>The micro-kernel this process runs: "AVX2 + FMA, 6 × 16 micro-tiles" or the portable one.</summary>
+    public static string KernelDescription => Kernels.DefaultWidth == Kernels.WideWidth
+        ? "AVX2 + FMA, 6 × 16 micro-tiles"
+        : "portable Vector128, 6 × 8 micro-tiles";
+
+    /// <summary>C (m × n) = A (m × k) · Bᵀ with B (n × k). The forward pass: net = o · Wᵀ.</summary>
+    public static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
+        MultiplyTransposedB(a, b, c, m, n, k, Kernels.DefaultWidth);
+
+    /// <summary>C (m × n) = A (m × k) · B (k × n). The backward pass: Δ_below = Δ · W.</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
+        Multiply(a, b, c, m, n, k, Kernels.DefaultWidth);
+
     /// <summary>
-    /// C (m × n) = A (m × k) · Bᵀ with B (n × k). The forward pass: net = o · Wᵀ.
+    /// C (m × n) = Aᵀ · B with A (k × m) and B (k × n): the weight gradient ∂C/∂W = Δᵀ · o summed over
+    /// the k samples. With <paramref name="chunkSize"/> &gt; 0 the samples are summed chunk by chunk and
+    /// the chunk sums added along <see cref="Training.ChunkTree"/>; 0 sums all k as one chunk.
     /// </summary>
-    public static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize = 0) =>
+        MultiplyTransposedA(a, b, c, m, n, k, chunkSize, Kernels.DefaultWidth);
+
+    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)n * k, c.Length, (long)m * n);
-        for (var i = 0; i < m; i++)
+        if (m == 0 || n == 0) return;
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
+        try
         {
-            var row = a.Slice(i * k, k);
-            for (var j = 0; j < n; j++)
+            fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                var column = b.Slice(j * k, k);
-                var sum = 0f;
-                for (var p = 0; p < k; p++) sum += row[p] * column[p];
-                c[i * n + j] = sum;
+                for (var jr = 0; jr < PanelCount(n, width); jr++)
+                    Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
+                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
             }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
         }
     }
 
-    /// <summary>
-    /// C (m × n) = A (m × k) · B (k × n). The backward pass: δ_below = δ · W.
-    /// </summary>
-    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)k * n, c.Length, (long)m * n);
-        c[..(m * n)].Clear();
-        for (var i = 0; i < m; i++)
+        if (m == 0 || n == 0) return;
+        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
+        try
         {
-            var cRow = c.Slice(i * n, n);
-            for (var p = 0; p < k; p++)
+            fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                var aip = a[i * k + p];
-                var bRow = b.Slice(p * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += aip * bRow[j];
+                Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, PanelCount(n, width), width, pp);
+                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
+                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
             }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+        }
+    }
+
+    internal static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize, int width)
+    {
+        CheckShapes(a.Length, (long)k * m, b.Length, (long)k * n, c.Length, (long)m * n);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            c[..(m * n)].Clear();
+            return;
+        }
+        if (chunkSize == 0) chunkSize = k;
+        var depth = StackDepth(k, chunkSize);
+        var tiles = RowTileCount(m);
+        var size = tiles * k * Kernels.TileRows + PanelCount(n, width) * k * width + Kernels.TileRows * width + depth * Kernels.TileRows * width;
+        var buffer = ArrayPool<float>.Shared.Rent(size);
+        var levels = stackalloc int[depth];
+        try
+        {
+            fixed (float* pa = a, pb = b, pc = c, pBuffer = buffer)
+            {
+                var packedA = pBuffer;
+                for (var ir = 0; ir < tiles; ir++)
+                    Kernels.PackTransposedTile(pa, m, k, ir * Kernels.TileRows, Math.Min(Kernels.TileRows, m - ir * Kernels.TileRows), packedA + ir * k * Kernels.TileRows);
+                var panel = packedA + tiles * k * Kernels.TileRows;
+                var scratch = panel + PanelCount(n, width) * k * width;
+                var stack = scratch + Kernels.TileRows * width;
+                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Panels of <paramref name="width"/> columns that cover n columns.</summary>
+    internal static int PanelCount(int n, int width) => (n + width - 1) / width;
+
+    /// <summary>Tiles of <see cref="Kernels.TileRows"/> rows that cover m rows.</summary>
+    internal static int RowTileCount(int m) => (m + Kernels.TileRows - 1) / Kernels.TileRows;
+
+    /// <summary>Micro-tiles of C (m × n).</summary>
+    internal static int TileCount(int m, int n, int width) => RowTileCount(m) * PanelCount(n, width);
+
+    /// <summary>Entries the chunk-tree stack needs for k steps in chunks of <paramref name="chunkSize"/>.</summary>
+    internal static int StackDepth(int k, int chunkSize)
+    {
+        var chunks = (k + chunkSize - 1) / chunkSize;
+        return System.Numerics.BitOperations.Log2((uint)Math.Max(chunks, 1)) + 2;
+    }
+
+    /// <summary>Steps of k per pass over C in <see cref="MultiplyTiles"/>: the rows of A it touches (r × 256) stay in L2, a B panel (256 × W) in L1.</summary>
+    internal const int DepthBlock = 256;
+
+    /// <summary>Row tiles per pass in <see cref="GradientPanels"/>: their packed Δᵀ (96 × k) stays in L2 while the panels go by.</summary>
+    internal const int GradientRowTiles = 16;
+
+    /// <summary>Row tiles per block in <see cref="MultiplyTiles"/>: the block's rows of A (72 × 256) stay in L2 while the panels go by.</summary>
+    internal const int MultiplyRowTiles = 12;
+
+    /// <summary>
+    /// The tiles of C (m × n, rows <paramref name="ldc"/> apart) in column panels [firstPanel, endPanel)
+    /// and row tiles [firstRowTile, endRowTile) ← bias + A (m × k) · B, then the epilogue. B is packed:
+    /// panel jr holds columns jr·W … at <c>packedB + jr·k·W</c>. <paramref name="scratch"/> holds one
+    /// tile (6 × W) for the edges.
+    /// </summary>
+    /// <remarks>
+    /// Loops, outside in: passes of <see cref="DepthBlock"/> steps of k, blocks of
+    /// <see cref="MultiplyRowTiles"/> row tiles, panels, row tiles. A pass loads the tile from C and goes
+    /// on with the same FMA chain, so the blocking changes no bit of the result.
+    /// </remarks>
+    internal static void MultiplyTiles(in RowSource a, int m, int n, int k, float* packedB, int width, float* c, nint ldc, float* bias,
+        TileEpilogue epilogue, Activation f, float* o, nint ldo, int firstPanel, int endPanel, int firstRowTile, int endRowTile, float* scratch)
+    {
+        if (firstPanel >= endPanel || firstRowTile >= endRowTile) return;
+        // Packing a row block of A into one contiguous stream pays when many panels reuse it.
+        var packA = endPanel - firstPanel >= PackAMinimumPanels;
+        var packedA = scratch + Kernels.TileRows * width;
+        for (var p0 = 0; ; p0 += DepthBlock)
+        {
+            var depth = Math.Min(DepthBlock, k - p0);
+            bool first = p0 == 0, last = p0 + DepthBlock >= k;
+            for (var block = firstRowTile; block < endRowTile; block += MultiplyRowTiles)
+            {
+                var blockEnd = Math.Min(block + MultiplyRowTiles, endRowTile);
+                for (var ir = block; packA && ir < blockEnd; ir++)
+                    Kernels.PackRowTile(a, m, ir * Kernels.TileRows, p0, depth, packedA + (nint)(ir - block) * depth * Kernels.TileRows);
+                for (var jr = firstPanel; jr < endPanel; jr++)
+                {
+                    var panel = packedB + (nint)jr * k * width + p0 * width;
+                    for (var ir = block; ir < blockEnd; ir++)
+                    {
+                        var i0 = ir * Kernels.TileRows;
+                        var h = Math.Min(Kernels.TileRows, m - i0);
+                        if (packA)
+                        {
+                            var tile = packedA + (nint)(ir - block) * depth * Kernels.TileRows;
+                            MultiplyTile(tile, tile + 1, tile + 2, tile + 3, tile + 4, tile + 5, Kernels.TileRows, m, n, panel, width, depth, first, last,
+                                c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
+                        }
+                        else
+                        {
+                            // Rows past m repeat row m − 1: the kernel always runs six rows.
+                            MultiplyTile(a.Row(i0) + p0, a.Row(i0 + Math.Min(1, h - 1)) + p0, a.Row(i0 + Math.Min(2, h - 1)) + p0,
+                                a.Row(i0 + Math.Min(3, h - 1)) + p0, a.Row(i0 + Math.Min(4, h - 1)) + p0, a.Row(i0 + Math.Min(5, h - 1)) + p0, 1,
+                                m, n, panel, width, depth, first, last, c, ldc, bias, epilogue, f, o, ldo, jr, ir, scratch);
+                        }
+                    }
+                }
+            }
+            if (last) break;
+        }
+    }
+
+    /// <summary>Column panels from which <see cref="MultiplyTiles"/> packs A (either way the same bits).</summary>
+    internal const int PackAMinimumPanels = 24;
+
+    /// <summary>Floats of scratch <see cref="MultiplyTiles"/> needs: an edge tile and a row block of packed A.</summary>
+    internal static int MultiplyScratch(int width) => Kernels.TileRows * width + MultiplyRowTiles * DepthBlock * Kernels.TileRows;
+
+    /// <summary>One tile: C ← (first pass ? bias : C) + A rows a0…a5 (step <paramref name="aStep"/>) · panel, the epilogue after the last pass.</summary>
+    private static void MultiplyTile(float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, int m, int n, float* panel, int width,
+        int depth, bool first, bool last, float* c, nint ldc, float* bias, TileEpilogue epilogue, Activation f, float* o, nint ldo, int jr, int ir, float* scratch)
+    {
+        int i0 = ir * Kernels.TileRows, j0 = jr * width;
+        int h = Math.Min(Kernels.TileRows, m - i0), w = Math.Min(width, n - j0);
+        var full = h == Kernels.TileRows && w == width;
+        var target = full ? c + i0 * ldc + j0 : scratch;
+        var ld = full ? ldc : width;
+        if (first && full)
+        {
+            // The chain starts from b_j (or 0) on every row.
+            for (var r = 0; r < Kernels.TileRows; r++)
+            {
+                if (bias != null) Buffer.MemoryCopy(bias + j0, target + r * ld, width * sizeof(float), width * sizeof(float));
+                else new Span<float>(target + r * ld, width).Clear();
+            }
+        }
+        else if (!full)
+        {
+            // An edge tile starts the same way in the scratch tile, or picks up where C left it.
+            for (var r = 0; r < Kernels.TileRows; r++)
+            {
+                var row = target + r * ld;
+                for (var j = 0; j < width; j++)
+                {
+                    row[j] = j >= w || r >= h ? 0f
+                        : !first ? c[(i0 + r) * ldc + j0 + j]
+                        : bias != null ? bias[j0 + j] : 0f;
+                }
+            }
+        }
+        Kernels.Tile(width, depth, a0, a1, a2, a3, a4, a5, aStep, panel, target, ld);
+        if (!full)
+        {
+            for (var r = 0; r < h; r++)
+            {
+                for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+            }
+        }
+        if (!last || epilogue == TileEpilogue.None) return;
+        for (var r = 0; r < h; r++)
+        {
+            var row = c + (i0 + r) * ldc + j0;
+            if (epilogue == TileEpilogue.Activate) Elementwise.Activate(f, row, w);
+            else Elementwise.MultiplyByDerivative(f, row, o + (i0 + r) * ldo + j0, w);
         }
     }
 
     /// <summary>
-    /// C (m × n) = Aᵀ · B with A (k × m) and B (k × n). The weight gradient: ∂C/∂W = δᵀ · o, summed
-    /// over the k samples.
+    /// Column panels [firstPanel, endPanel) of C (m × n) ← Aᵀ · B summed along the chunk tree, where
+    /// A (k × m) comes packed as tiles of Aᵀ (tile ir: k steps of 6 at <c>packedA + ir·k·6</c>) and B's
+    /// row p is <paramref name="b"/>.Row(p). The panels of B are packed first into
+    /// <paramref name="panels"/> ((endPanel − firstPanel) × k × W), then swept by blocks of
+    /// <see cref="GradientRowTiles"/> row tiles.
     /// </summary>
-    public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
+        int firstPanel, int endPanel, float* panels, float* scratch, float* stack, int* levels)
     {
-        CheckShapes(a.Length, (long)k * m, b.Length, (long)k * n, c.Length, (long)m * n);
-        c[..(m * n)].Clear();
-        for (var p = 0; p < k; p++)
+        if (firstPanel >= endPanel) return;
+        Kernels.PackRowPanels(b, k, n, firstPanel, endPanel, width, panels);
+        var rowTiles = RowTileCount(m);
+        for (var block = 0; block < rowTiles; block += GradientRowTiles)
         {
-            var bRow = b.Slice(p * n, n);
-            for (var i = 0; i < m; i++)
+            for (var jr = firstPanel; jr < endPanel; jr++)
             {
-                var api = a[p * m + i];
-                var cRow = c.Slice(i * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += api * bRow[j];
+                var j0 = jr * width;
+                var w = Math.Min(width, n - j0);
+                var panel = panels + (nint)(jr - firstPanel) * k * width;
+                for (var ir = block; ir < Math.Min(block + GradientRowTiles, rowTiles); ir++)
+                {
+                    var i0 = ir * Kernels.TileRows;
+                    var h = Math.Min(Kernels.TileRows, m - i0);
+                    var full = h == Kernels.TileRows && w == width;
+                    Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
+                        full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                    if (full) continue;
+                    for (var r = 0; r < h; r++)
+                    {
+                        for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                    }
+                }
             }
         }
     }

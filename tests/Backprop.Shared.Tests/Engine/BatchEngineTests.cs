@@ -8,6 +8,9 @@ public class BatchEngineTests
 {
     /// <summary>Float32 engine vs double reference: |engine − reference| ≤ 1e-4 · max(1, |reference|).</summary>
     private const double FloatTolerance = 1e-4;
+    private static readonly int[] ThreadCounts = [1, 2, 3];
+    private static readonly int[] BlockSizes = [3, 6, 12, 48, 1024];
+    private static readonly int[] OutOfRange = [0, 5];
 
     [Theory]
     [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
@@ -40,6 +43,113 @@ public class BatchEngineTests
         new BatchEngine(architecture, chunkSize).Gradient(θ, data, Enumerable.Range(0, samples).ToArray(), sum);
         var (expected, _) = TestNets.ReferenceSum(architecture, TestNets.ToDouble(θ), data);
         AssertClose(expected, sum.Values);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
+    public void Gradient_PortableKernel_EqualsSumOfReferenceSampleGradients(Activation hidden, Activation output, Cost cost)
+    {
+        var outputs = output == Activation.Softmax ? 4 : 3;
+        var (architecture, θ) = TestNets.Network([5, 7, 6, outputs], hidden, output, cost, seed: 21);
+        var data = TestNets.Data(23, 5, outputs, seed: 5);
+        var engine = new BatchEngine(architecture, chunkSize: 4, threadCount: 2, Kernels.PortableWidth, BatchEngine.DefaultTargetBlockRows);
+        var sum = new GradientSum(architecture.ParameterCount);
+
+        engine.Gradient(θ, data, Enumerable.Range(0, data.Count).ToArray(), sum);
+
+        var (expected, _) = TestNets.ReferenceSum(architecture, TestNets.ToDouble(θ), data);
+        AssertClose(expected, sum.Values);
+    }
+
+    [Theory]
+    [InlineData(Activation.ReLU, Activation.Softmax, Cost.CrossEntropy)]
+    [InlineData(Activation.Logistic, Activation.Logistic, Cost.Quadratic)]
+    [InlineData(Activation.Tanh, Activation.Softmax, Cost.Quadratic)]
+    public void Gradient_OneTwoThreeThreads_GiveTheSameBits(Activation hidden, Activation output, Cost cost)
+    {
+        // Several tiles and panels per layer (400 units: A packed on one thread, read in place on two or
+        // three), and 300 samples: two blocks of 256.
+        var (architecture, θ) = TestNets.Network([37, 400, 19, 10], hidden, output, cost, seed: 12);
+        var data = TestNets.Data(300, 37, 10, seed: 13);
+        var batch = Enumerable.Range(0, data.Count).Select(i => (i * 7) % data.Count).ToArray();
+        foreach (var width in Kernels.WideSupported ? [Kernels.PortableWidth, Kernels.WideWidth] : new[] { Kernels.PortableWidth })
+        {
+            var sums = ThreadCounts.Select(threads =>
+            {
+                var sum = new GradientSum(architecture.ParameterCount);
+                new BatchEngine(architecture, 4, threads, width, BatchEngine.DefaultTargetBlockRows).Gradient(θ, data, batch, sum);
+                return sum;
+            }).ToArray();
+
+            foreach (var other in sums[1..])
+            {
+                Assert.Equal(sums[0].Values, other.Values); // bitwise
+                Assert.Equal(sums[0].LossSum, other.LossSum);
+                Assert.Equal(sums[0].CorrectCount, other.CorrectCount);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
+    public void Gradient_PortableAndAvx2Kernels_GiveTheSameBits(Activation hidden, Activation output, Cost cost)
+    {
+        // Both run the same FMA chains (Vector128 or Vector256 lanes, fused either way) and the same lane functions.
+        if (!Kernels.WideSupported) return;
+        var outputs = output == Activation.Softmax ? 10 : 3;
+        var (architecture, θ) = TestNets.Network([29, 400, 17, outputs], hidden, output, cost, seed: 31);
+        var data = TestNets.Data(70, 29, outputs, seed: 32);
+        var batch = Enumerable.Range(0, data.Count).ToArray();
+        var portable = new GradientSum(architecture.ParameterCount);
+        var wide = new GradientSum(architecture.ParameterCount);
+        new BatchEngine(architecture, 4, 1, Kernels.PortableWidth, BatchEngine.DefaultTargetBlockRows).Gradient(θ, data, batch, portable);
+        new BatchEngine(architecture, 4, 1, Kernels.WideWidth, BatchEngine.DefaultTargetBlockRows).Gradient(θ, data, batch, wide);
+        Assert.Equal(portable.Values, wide.Values);
+        Assert.Equal(portable.LossSum, wide.LossSum);
+    }
+
+    [Fact]
+    public void Gradient_BlockSize_DoesNotChangeTheBits()
+    {
+        var (architecture, θ) = TestNets.Network([11, 23, 7], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, seed: 3);
+        var data = TestNets.Data(203, 11, 7, seed: 4);
+        var batch = Enumerable.Range(0, data.Count).Reverse().ToArray();
+        var sums = BlockSizes.Select(blockRows =>
+        {
+            var sum = new GradientSum(architecture.ParameterCount);
+            var engine = new BatchEngine(architecture, 3, 2, Kernels.DefaultWidth, blockRows);
+            engine.Gradient(θ, data, batch, sum);
+            return sum;
+        }).ToArray();
+
+        foreach (var other in sums[1..])
+        {
+            Assert.Equal(sums[0].Values, other.Values);
+            Assert.Equal(sums[0].LossSum, other.LossSum);
+        }
+    }
+
+    [Fact]
+    public void Predict_OneRow_EqualsTheReferenceOutputs()
+    {
+        var (architecture, θ) = TestNets.Network([9, 17, 4], Activation.Tanh, Activation.Softmax, Cost.CrossEntropy, seed: 6);
+        var data = TestNets.Data(3, 9, 4, seed: 7);
+        var engine = new BatchEngine(architecture, 8);
+        for (var i = 0; i < data.Count; i++)
+        {
+            var a = engine.Predict(θ, data.Row(i));
+            var expected = ReferenceNetwork.Forward(architecture, TestNets.ToDouble(θ), TestNets.ToDouble(data.Row(i))).Outputs[^1];
+            for (var j = 0; j < a.Length; j++) Assert.True(Math.Abs(expected[j] - a[j]) <= FloatTolerance, $"output {j}: {a[j]} vs {expected[j]}");
+        }
+    }
+
+    [Fact]
+    public void Gradient_IndexOutOfRange_Throws()
+    {
+        var (architecture, θ) = TestNets.Network([4, 3, 2], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, seed: 1);
+        var data = TestNets.Data(5, 4, 2, seed: 1);
+        var sum = new GradientSum(architecture.ParameterCount);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BatchEngine(architecture, 2).Gradient(θ, data, OutOfRange, sum));
     }
 
     [Fact]

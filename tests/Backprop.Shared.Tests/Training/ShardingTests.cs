@@ -51,6 +51,39 @@ public class ShardingTests
     }
 
     [Theory]
+    [InlineData(2, 1)]
+    [InlineData(3, 2)]
+    [InlineData(5, 3)]
+    public void ChunkAlignedShards_WorkersWithOtherThreadCountsAndBlockSizes_ReduceToTheSameBits(int workers, int threads)
+    {
+        // The whole batch on one thread in blocks of 8 chunks; workers on other thread counts in blocks of 2 chunks.
+        const int chunkSize = 3;
+        var (architecture, θ) = Net;
+        var batch = Enumerable.Range(0, Data.Count).Select(i => (i * 17) % Data.Count).ToArray();
+        var chunkCount = ChunkTree.ChunkCount(batch.Length, chunkSize);
+        var whole = new GradientSum(architecture.ParameterCount);
+        new BatchEngine(architecture, chunkSize, 1, Kernels.DefaultWidth, 8 * chunkSize).Gradient(θ, Data, batch, whole);
+
+        var nodes = new Dictionary<(int Start, int Size), GradientSum>();
+        for (var w = 0; w < workers; w++)
+        {
+            int first = w * chunkCount / workers, end = (w + 1) * chunkCount / workers;
+            var engine = new BatchEngine(architecture, chunkSize, threads, Kernels.DefaultWidth, 2 * chunkSize);
+            foreach (var (start, size) in ChunkTree.Blocks(first, end - first, chunkCount))
+            {
+                var sum = new GradientSum(architecture.ParameterCount);
+                engine.Gradient(θ, Data, batch.AsSpan()[(start * chunkSize)..Math.Min((start + size) * chunkSize, batch.Length)], sum);
+                nodes.Add((start, size), sum);
+            }
+        }
+        var reduced = ChunkTree.Reduce(chunkCount, nodes, (left, right) => { left.Add(right); return left; });
+
+        Assert.Equal(whole.Values, reduced.Values); // bitwise
+        Assert.Equal(whole.LossSum, reduced.LossSum);
+        Assert.Equal(whole.CorrectCount, reduced.CorrectCount);
+    }
+
+    [Theory]
     [InlineData(new[] { 61 })]
     [InlineData(new[] { 1, 60 })]
     [InlineData(new[] { 30, 31 })]

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""PyTorch side of `backprop bench`: the same three nets, the same step, the same timing.
+
+One training step = gather a batch of 256 Fashion-MNIST samples from the (max-scaled) training
+set by a random permutation, forward, loss, backward, plain SGD update. For each net and thread
+count: warm-up steps, then several timed repetitions of a fixed number of steps; the median
+samples/s is reported. Prints one JSON object per line, e.g.
+  {"net": "784-30-10", "threads": 1, "samples_per_second": 312000.0, "repetitions": [...]}
+and a first line {"torch": "1.13.0", ...}. Used by src/Coordinator/Cli/BenchCommand.cs.
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+
+# libgomp's threads spin after each parallel region by default; on a machine whose cores are busy
+# with anything else (the OpenBLAS threads, another process) that costs PyTorch 10x at 2 threads.
+# Passive waiting is PyTorch's better setting here and changes nothing at 1 thread. Must be set
+# before torch loads libgomp; an explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# torch.set_num_threads does not reach OpenBLAS (Debian's torch uses the system BLAS, whose pthread
+# build starts one thread per core): set its thread count too, or "1 thread" runs the GEMMs on all.
+try:
+    import ctypes
+    _OPENBLAS = ctypes.CDLL("libopenblas.so.0")
+    _OPENBLAS.openblas_get_config.restype = ctypes.c_char_p
+except OSError:
+    _OPENBLAS = None
+
+
+def set_threads(threads):
+    torch.set_num_threads(threads)
+    if _OPENBLAS is not None:
+        _OPENBLAS.openblas_set_num_threads(threads)
+
+# name, sizes, hidden activation, loss: the reference nets of issue 3.
+NETS = {
+    "784-30-10": ([784, 30, 10], "logistic", "quadratic"),
+    "784-256-128-10": ([784, 256, 128, 10], "relu", "cross-entropy"),
+    "784-1024-1024-10": ([784, 1024, 1024, 10], "relu", "cross-entropy"),
+}
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def find(directory, stem):
+    for name in (stem + ".gz", stem):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"error: {stem}[.gz] not found in {directory}")
+
+
+def load(directory):
+    images = read_idx(find(directory, "train-images-idx3-ubyte"))
+    labels = read_idx(find(directory, "train-labels-idx1-ubyte"))
+    x = torch.from_numpy(images.reshape(images.shape[0], -1).astype(np.float32) / 255.0)  # max scaling
+    y = torch.from_numpy(labels.astype(np.int64))
+    return x, y
+
+
+def build(sizes, hidden):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.Sigmoid() if hidden == "logistic" else torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def measure(name, x, y, threads, batch, warmup, repetitions, steps):
+    sizes, hidden, loss_kind = NETS[name]
+    set_threads(threads)
+    torch.manual_seed(1)
+    model = build(sizes, hidden)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    eye = torch.eye(sizes[-1])
+    generator = torch.Generator().manual_seed(1)
+    order = torch.randperm(x.shape[0], generator=generator)
+    position = 0
+
+    def step():
+        nonlocal position, order
+        if position + batch > x.shape[0]:
+            order = torch.randperm(x.shape[0], generator=generator)
+            position = 0
+        index = order[position:position + batch]
+        position += batch
+        xb, yb = x[index], y[index]
+        out = model(xb)
+        if loss_kind == "quadratic":
+            # The seed's C = ½‖σ(net) − y‖², averaged over the batch.
+            loss = 0.5 * ((torch.sigmoid(out) - eye[yb]) ** 2).sum() / batch
+        else:
+            loss = F.cross_entropy(out, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(steps * batch / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="directory with the Fashion-MNIST IDX files")
+    parser.add_argument("--nets", default=",".join(NETS), help="comma-separated net names")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count()}", help="comma-separated thread counts")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=1.0, help="approximate time of one repetition")
+    args = parser.parse_args()
+
+    x, y = load(args.data)
+    blas = _OPENBLAS.openblas_get_config().decode() if _OPENBLAS is not None else "unknown"
+    print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "batch": args.batch, "blas": blas,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
+    for name in args.nets.split(","):
+        for threads in sorted({int(t) for t in args.threads.split(",")}):
+            # Size a repetition from a short probe, so every net takes about the same time.
+            probe, _ = measure(name, x, y, threads, args.batch, warmup=3, repetitions=1, steps=5)
+            steps = max(5, int(args.seconds * probe / args.batch))
+            median, rates = measure(name, x, y, threads, args.batch, warmup=max(5, steps // 5),
+                                    repetitions=args.repetitions, steps=steps)
+            print(json.dumps({"net": name, "threads": threads, "samples_per_second": round(median, 1),
+                              "repetitions": [round(r, 1) for r in rates], "steps": steps}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Backprop.CommandLine;
+using Backprop.Data;
+using Backprop.Engine;
+using Backprop.Networks;
+using Backprop.Training;
+
+namespace Backprop.Coordinator.Cli;
+
+/// <summary>
+/// <c>backprop bench</c>: training throughput (samples/s of forward + backward + SGD step) of the three
+/// reference nets on Fashion-MNIST, at 1 thread and at all threads, beside PyTorch running the same
+/// nets in the same run (bench/pytorch_bench.py) when a python with torch is found, and the GFLOP/s
+/// reached against the machine's sgemm peak (OpenBLAS, 1 thread).
+/// </summary>
+internal sealed class BenchCommand
+{
+    /// <summary>The reference nets of the engine issue: name, sizes, hidden activation, output activation, cost.</summary>
+    internal static readonly (string Name, Architecture Architecture)[] ReferenceNets =
+    [
+        ("784-30-10", new Architecture([784, 30, 10], Activation.Logistic, Activation.Logistic, Cost.Quadratic)),
+        ("784-256-128-10", new Architecture([784, 256, 128, 10], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy)),
+        ("784-1024-1024-10", new Architecture([784, 1024, 1024, 10], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy)),
+    ];
+
+    private readonly Option<string> _data = new("--data")
+    {
+        Description = "Fashion-MNIST: the name fashion-mnist (found like train does) or a directory of IDX files",
+        DefaultValueFactory = _ => "fashion-mnist",
+        HelpName = "NAME|DIR",
+    };
+    private readonly Option<string> _nets = new("--nets")
+    {
+        Description = $"Reference nets to run, comma-separated, or all ({string.Join(", ", ReferenceNets.Select(n => n.Name))})",
+        DefaultValueFactory = _ => "all",
+    };
+    private readonly Option<int[]?> _threads = new Option<int[]?>("--threads")
+    {
+        Description = "Thread counts, comma-separated (default: 1 and all processors)",
+        HelpName = "N,N,...",
+        Arity = ArgumentArity.ExactlyOne,
+    }.WithParser(Parse.Sizes);
+    private readonly Option<int> _batchSize = new("--batch-size") { Description = "Samples per step", DefaultValueFactory = _ => 256 };
+    private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk", DefaultValueFactory = _ => 16 };
+    private readonly Option<int> _repetitions = new("--repetitions") { Description = "Timed repetitions per measurement (the median is reported)", DefaultValueFactory = _ => 7 };
+    private readonly Option<double> _seconds = new("--seconds") { Description = "Approximate length of one repetition", DefaultValueFactory = _ => 1.0 };
+    private readonly Option<string?> _python = new("--python")
+    {
+        Description = "Python with torch for the PyTorch baseline (default: python3, then /usr/bin/python3); none skips it",
+        HelpName = "PATH|none",
+    };
+
+    public Command Build()
+    {
+        var command = new Command("bench", "Measure training throughput of the reference nets (and PyTorch's, when installed)");
+        foreach (var option in new Option[] { _data, _nets, _threads, _batchSize, _chunkSize, _repetitions, _seconds, _python })
+            command.Options.Add(option);
+        command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)));
+        return command;
+    }
+
+    private int Run(ParseResult result, TextWriter output, TextWriter error)
+    {
+        var batch = result.GetValue(_batchSize);
+        var chunk = result.GetValue(_chunkSize);
+        var repetitions = result.GetValue(_repetitions);
+        var seconds = result.GetValue(_seconds);
+        if (batch < 1 || chunk < 1 || repetitions < 1 || !(seconds > 0)) throw new InvalidInputException("--batch-size, --chunk-size, --repetitions and --seconds must be positive");
+        var threads = (result.GetValue(_threads) is { Length: > 0 } given ? given : [1, Environment.ProcessorCount]).Distinct().Order().ToArray();
+        var nets = SelectNets(result.GetValue(_nets)!);
+        var dataName = result.GetValue(_data)!;
+        var idxDirectory = dataName.Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase) ? DataSources.FindFashionMnist() : dataName;
+        if (!Directory.Exists(idxDirectory)) throw new InvalidInputException($"--data {dataName}: not a directory of Fashion-MNIST IDX files");
+        var split = DataSources.Load(new DataOptions(idxDirectory));
+        var train = FeatureScaling.Fit(ScalingKind.Max, split.Train).Apply(split.Train);
+        if (train.FeatureCount != 784 || train.ClassCount != 10) throw new InvalidInputException($"--data {dataName}: expected 784 features and 10 classes (Fashion-MNIST)");
+
+        output.WriteLine($"machine  {Environment.ProcessorCount} logical processors, {Gemm.KernelDescription}, .NET {Environment.Version}");
+        output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; median of {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");
+        var peak = MeasurePeak(output);
+        var python = result.GetValue(_python);
+        var torch = python == "none" ? null : FindTorch(python, output);
+        var script = torch is null ? null : FindScript();
+        if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
+        output.WriteLine();
+        output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13}");
+
+        foreach (var (name, architecture) in nets)
+        {
+            var ours = threads.Select(t => Measure(architecture, train, batch, chunk, t, repetitions, seconds)).ToArray();
+            var theirs = torch is not null && script is not null
+                ? RunPyTorch(torch, script, idxDirectory, name, threads, batch, repetitions, seconds, error)
+                : [];
+            var flops = FlopsPerSample(architecture);
+            for (var i = 0; i < threads.Length; i++)
+            {
+                var gflops = flops * ours[i] / 1e9;
+                var ofPeak = peak > 0 ? $"{gflops / (threads[i] * peak):P0}" : "-";
+                var pytorch = theirs.TryGetValue(threads[i], out var rate) ? rate : double.NaN;
+                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours[i],15:N0} {gflops,8:F1} {ofPeak,9} " +
+                    $"{(double.IsNaN(pytorch) ? "-" : pytorch.ToString("N0", CultureInfo.InvariantCulture)),18} {(double.IsNaN(pytorch) ? "-" : (ours[i] / pytorch).ToString("F2", CultureInfo.InvariantCulture)),13}");
+            }
+        }
+        output.WriteLine();
+        output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update; GFLOP/s counts 2·n_in·n_out per layer for the");
+        output.WriteLine("forward pass and the weight gradient, and again for the backward error of every layer but the first;");
+        output.WriteLine("t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
+        return CommandLine.Ok;
+    }
+
+    private static (string Name, Architecture Architecture)[] SelectNets(string text)
+    {
+        if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return ReferenceNets;
+        var names = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var selected = new List<(string, Architecture)>();
+        foreach (var name in names)
+        {
+            var match = ReferenceNets.Where(n => n.Name == name).ToArray();
+            if (match.Length == 0) throw new InvalidInputException($"--nets {name}: expected one of {string.Join(", ", ReferenceNets.Select(n => n.Name))} or all");
+            selected.Add(match[0]);
+        }
+        return [.. selected];
+    }
+
+    /// <summary>Multiply-adds × 2 of one training sample: forward, weight gradient, and the backward error below every layer but the first.</summary>
+    internal static double FlopsPerSample(Architecture architecture)
+    {
+        double flops = 0;
+        for (var l = 0; l < architecture.LayerCount; l++)
+        {
+            double weights = architecture.WeightCount(l);
+            flops += 2 * weights + 2 * weights + (l > 0 ? 2 * weights : 0);
+        }
+        return flops;
+    }
+
+    /// <summary>Median samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order.</summary>
+    internal static double Measure(Architecture architecture, DataSet train, int batch, int chunk, int threads, int repetitions, double seconds)
+    {
+        var engine = new BatchEngine(architecture, chunk, threads);
+        var θ = Initialization.Create(architecture, seed: 1);
+        var optimizer = Optimizer.Create(architecture, new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.01f));
+        var sum = new GradientSum(architecture.ParameterCount);
+        var epoch = 0;
+        var order = Shuffling.Permutation(train.Count, 1, epoch);
+        var position = 0;
+        void Step()
+        {
+            if (position + batch > train.Count)
+            {
+                order = Shuffling.Permutation(train.Count, 1, ++epoch);
+                position = 0;
+            }
+            engine.Gradient(θ, train, order.AsSpan(position, batch), sum);
+            optimizer.Step(θ, sum.Values, sum.SampleCount);
+            position += batch;
+        }
+        double Time(int steps)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var s = 0; s < steps; s++) Step();
+            return steps * batch / clock.Elapsed.TotalSeconds;
+        }
+        for (var s = 0; s < 3; s++) Step();
+        var stepsPerRepetition = Math.Max(5, (int)(seconds * Time(5) / batch));
+        Time(Math.Max(5, stepsPerRepetition / 5)); // warm-up
+        var rates = new double[repetitions];
+        for (var r = 0; r < repetitions; r++) rates[r] = Time(stepsPerRepetition);
+        Array.Sort(rates);
+        return rates[repetitions / 2];
+    }
+
+    /// <summary>Prints and returns OpenBLAS's 1-thread sgemm GFLOP/s at 1024³ (0 when OpenBLAS is missing), with ours beside it.</summary>
+    private static double MeasurePeak(TextWriter output)
+    {
+        const int n = 1024;
+        var random = new Random(1);
+        var a = new float[n * n];
+        var b = new float[n * n];
+        var c = new float[n * n];
+        for (var i = 0; i < a.Length; i++)
+        {
+            a[i] = (float)random.NextDouble() - 0.5f;
+            b[i] = (float)random.NextDouble() - 0.5f;
+        }
+        var ours = BestGflops(() => Gemm.Multiply(a, b, c, n, n, n), 2.0 * n * n * n);
+        if (!OpenBlas.IsAvailable)
+        {
+            output.WriteLine($"sgemm    OpenBLAS not found: no peak to compare with; our Gemm.Multiply 1024³ on 1 thread: {ours:F1} GFLOP/s");
+            return 0;
+        }
+        OpenBlas.SetThreads(1);
+        var peak = BestGflops(() => OpenBlas.Multiply(a, b, c, n, n, n), 2.0 * n * n * n);
+        output.WriteLine($"sgemm    peak = OpenBLAS cblas_sgemm 1024³ on 1 thread: {peak:F1} GFLOP/s ({OpenBlas.Configuration}); our Gemm.Multiply: {ours:F1} GFLOP/s");
+        return peak;
+    }
+
+    private static double BestGflops(Action multiply, double flops)
+    {
+        multiply();
+        var best = double.MaxValue;
+        for (var r = 0; r < 15; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            multiply();
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return flops / best / 1e9;
+    }
+
+    /// <summary>A python that can import torch: the one named, else python3, else /usr/bin/python3.</summary>
+    private static string? FindTorch(string? python, TextWriter output)
+    {
+        foreach (var candidate in python is null ? ["python3", "/usr/bin/python3"] : new[] { python })
+        {
+            var version = RunPython(candidate, ["-c", "import torch; print(torch.__version__)"], TimeSpan.FromMinutes(1), out var exitCode);
+            if (exitCode != 0) continue;
+            output.WriteLine($"pytorch  {candidate}: torch {version.Trim()}");
+            return candidate;
+        }
+        output.WriteLine($"pytorch  no python with torch found ({python ?? "python3, /usr/bin/python3"}): PyTorch columns skipped");
+        return null;
+    }
+
+    private static string? FindScript()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var path = Path.Combine(dir.FullName, "bench", "pytorch_bench.py");
+                if (File.Exists(path)) return path;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Runs bench/pytorch_bench.py for one net; returns samples/s by thread count.</summary>
+    private static Dictionary<int, double> RunPyTorch(string python, string script, string idxDirectory, string net, int[] threads,
+        int batch, int repetitions, double seconds, TextWriter error)
+    {
+        string[] arguments =
+        [
+            script, "--data", idxDirectory, "--nets", net, "--threads", string.Join(',', threads),
+            "--batch", batch.ToString(CultureInfo.InvariantCulture), "--repetitions", repetitions.ToString(CultureInfo.InvariantCulture),
+            "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
+        ];
+        var text = RunPython(python, arguments, TimeSpan.FromMinutes(30), out var exitCode);
+        var rates = new Dictionary<int, double>();
+        if (exitCode != 0)
+        {
+            error.WriteLine($"warning: {script} failed (exit {exitCode}); PyTorch column left empty");
+            return rates;
+        }
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            using var json = JsonDocument.Parse(line);
+            if (json.RootElement.TryGetProperty("samples_per_second", out var rate))
+                rates[json.RootElement.GetProperty("threads").GetInt32()] = rate.GetDouble();
+        }
+        return rates;
+    }
+
+    private static string RunPython(string python, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode)
+    {
+        var start = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        try
+        {
+            using var process = Process.Start(start)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEnd();
+            if (!process.WaitForExit(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                exitCode = -1;
+                return "";
+            }
+            exitCode = process.ExitCode;
+            _ = stderr.Result;
+            return stdout;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            exitCode = -1; // no such program
+            return "";
+        }
+    }
+}

@@ -1,0 +1,400 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Backprop.Engine;
+
+/// <summary>
+/// The register-blocked inner loops of <see cref="Gemm"/> and the packing that feeds them.
+/// </summary>
+/// <remarks>
+/// A micro-tile of C is <see cref="TileRows"/> rows × W columns, W = 16 (two Vector256, AVX2 + FMA)
+/// or 8 (two Vector128, the portable kernel). Its 12 accumulators stay in registers while k runs:
+/// each step loads two vectors of the packed B panel (k × W, row p at <c>b + p·W</c>), broadcasts one
+/// element of each of the six A rows and issues 12 fused multiply-adds.
+///
+/// Determinism: every element of C is one FMA chain c ← fma(a_ip, b_pj, c) over p in increasing
+/// order, started from the value the caller put in C (zero, a bias, or a chunk's partial sum). A row's
+/// result therefore does not depend on where the row sits in the matrix, how many rows there are,
+/// which tile or thread computed it, or whether it went through the edge path (edge tiles run the
+/// same kernel on zero-padded panels and a scratch tile).
+/// </remarks>
+internal static unsafe class Kernels
+{
+    /// <summary>Rows of a micro-tile (rows of A broadcast per step).</summary>
+    public const int TileRows = 6;
+
+    /// <summary>Columns of a micro-tile with the AVX2 + FMA kernel.</summary>
+    public const int WideWidth = 16;
+
+    /// <summary>Columns of a micro-tile with the portable Vector128 kernel.</summary>
+    public const int PortableWidth = 8;
+
+    /// <summary>Whether this processor runs the 6 × 16 AVX2 + FMA kernel.</summary>
+    public static bool WideSupported => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>The tile width used by default: 16 with AVX2 + FMA, otherwise 8.</summary>
+    public static readonly int DefaultWidth = WideSupported ? WideWidth : PortableWidth;
+
+    /// <summary>
+    /// C (6 × W) ← C + A (6 × k) · B (k × W). A's row r is read at <c>a_r[p · aStep]</c>; B is a packed
+    /// panel; C rows are <paramref name="ldc"/> apart.
+    /// </summary>
+    public static void Tile(int width, int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    {
+        if (width == WideWidth) Tile16(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc);
+        else Tile8(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc);
+    }
+
+    /// <summary>
+    /// C (6 × W) ← Σ over chunks of <paramref name="chunkSize"/> steps of A·B, each chunk summed from
+    /// zero, the chunk sums added along the binary chunk tree in a stack of partial tiles (L1-resident)
+    /// so the tree costs no pass over C. A is packed (p-th step at <c>a + 6p</c>).
+    /// </summary>
+    public static void TreeTile(int width, int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack, int* levels)
+    {
+        if (width == WideWidth) TreeTile16(k, chunkSize, a, b, c, ldc, stack, levels);
+        else TreeTile8(k, chunkSize, a, b, c, ldc, stack, levels);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    {
+        // c_r0, c_r1: row r of the tile, columns 0–7 and 8–15.
+        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + 8);
+        var c10 = Vector256.Load(c + ldc); var c11 = Vector256.Load(c + ldc + 8);
+        var c20 = Vector256.Load(c + 2 * ldc); var c21 = Vector256.Load(c + 2 * ldc + 8);
+        var c30 = Vector256.Load(c + 3 * ldc); var c31 = Vector256.Load(c + 3 * ldc + 8);
+        var c40 = Vector256.Load(c + 4 * ldc); var c41 = Vector256.Load(c + 4 * ldc + 8);
+        var c50 = Vector256.Load(c + 5 * ldc); var c51 = Vector256.Load(c + 5 * ldc + 8);
+        nint q = 0;
+        var p = 0;
+        for (; p + 2 <= k; p += 2)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a0[q]); c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[q]); c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[q]); c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[q]); c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[q]); c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[q]); c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+            var q1 = q + aStep;
+            b0 = Vector256.Load(b + 16);
+            b1 = Vector256.Load(b + 24);
+            x = Vector256.Create(a0[q1]); c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[q1]); c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[q1]); c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[q1]); c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[q1]); c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[q1]); c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+            q = q1 + aStep;
+            b += 32;
+        }
+        if (p < k)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a0[q]); c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[q]); c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[q]); c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[q]); c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[q]); c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[q]); c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+        }
+        Vector256.Store(c00, c); Vector256.Store(c01, c + 8);
+        Vector256.Store(c10, c + ldc); Vector256.Store(c11, c + ldc + 8);
+        Vector256.Store(c20, c + 2 * ldc); Vector256.Store(c21, c + 2 * ldc + 8);
+        Vector256.Store(c30, c + 3 * ldc); Vector256.Store(c31, c + 3 * ldc + 8);
+        Vector256.Store(c40, c + 4 * ldc); Vector256.Store(c41, c + 4 * ldc + 8);
+        Vector256.Store(c50, c + 5 * ldc); Vector256.Store(c51, c + 5 * ldc + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TreeTile16(int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack, int* levels)
+    {
+        const int Slot = TileRows * WideWidth; // floats per stack entry
+        var depth = 0;
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        for (var start = 0; start < k; start += chunkSize)
+        {
+            // This chunk's sum, from zero.
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+            var end = Math.Min(start + chunkSize, k);
+            for (var p = start; p < end; p++)
+            {
+                var b0 = Vector256.Load(b);
+                var b1 = Vector256.Load(b + 8);
+                var x = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a[1]); c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a[2]); c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a[3]); c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a[4]); c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a[5]); c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+                a += TileRows;
+                b += WideWidth;
+            }
+            // Binary-counter merge: while the node below is of the same level, left + right is the parent.
+            var level = 0;
+            while (depth > 0 && levels[depth - 1] == level)
+            {
+                depth--;
+                var s = stack + depth * Slot;
+                c00 = Vector256.Load(s) + c00; c01 = Vector256.Load(s + 8) + c01;
+                c10 = Vector256.Load(s + 16) + c10; c11 = Vector256.Load(s + 24) + c11;
+                c20 = Vector256.Load(s + 32) + c20; c21 = Vector256.Load(s + 40) + c21;
+                c30 = Vector256.Load(s + 48) + c30; c31 = Vector256.Load(s + 56) + c31;
+                c40 = Vector256.Load(s + 64) + c40; c41 = Vector256.Load(s + 72) + c41;
+                c50 = Vector256.Load(s + 80) + c50; c51 = Vector256.Load(s + 88) + c51;
+                level++;
+            }
+            var top = stack + depth * Slot;
+            Vector256.Store(c00, top); Vector256.Store(c01, top + 8);
+            Vector256.Store(c10, top + 16); Vector256.Store(c11, top + 24);
+            Vector256.Store(c20, top + 32); Vector256.Store(c21, top + 40);
+            Vector256.Store(c30, top + 48); Vector256.Store(c31, top + 56);
+            Vector256.Store(c40, top + 64); Vector256.Store(c41, top + 72);
+            Vector256.Store(c50, top + 80); Vector256.Store(c51, top + 88);
+            levels[depth++] = level;
+        }
+        // What remains are the left spines of the tree: add them right to left.
+        var r = stack + (depth - 1) * Slot;
+        c00 = Vector256.Load(r); c01 = Vector256.Load(r + 8);
+        c10 = Vector256.Load(r + 16); c11 = Vector256.Load(r + 24);
+        c20 = Vector256.Load(r + 32); c21 = Vector256.Load(r + 40);
+        c30 = Vector256.Load(r + 48); c31 = Vector256.Load(r + 56);
+        c40 = Vector256.Load(r + 64); c41 = Vector256.Load(r + 72);
+        c50 = Vector256.Load(r + 80); c51 = Vector256.Load(r + 88);
+        for (var d = depth - 2; d >= 0; d--)
+        {
+            var s = stack + d * Slot;
+            c00 = Vector256.Load(s) + c00; c01 = Vector256.Load(s + 8) + c01;
+            c10 = Vector256.Load(s + 16) + c10; c11 = Vector256.Load(s + 24) + c11;
+            c20 = Vector256.Load(s + 32) + c20; c21 = Vector256.Load(s + 40) + c21;
+            c30 = Vector256.Load(s + 48) + c30; c31 = Vector256.Load(s + 56) + c31;
+            c40 = Vector256.Load(s + 64) + c40; c41 = Vector256.Load(s + 72) + c41;
+            c50 = Vector256.Load(s + 80) + c50; c51 = Vector256.Load(s + 88) + c51;
+        }
+        Vector256.Store(c00, c); Vector256.Store(c01, c + 8);
+        Vector256.Store(c10, c + ldc); Vector256.Store(c11, c + ldc + 8);
+        Vector256.Store(c20, c + 2 * ldc); Vector256.Store(c21, c + 2 * ldc + 8);
+        Vector256.Store(c30, c + 3 * ldc); Vector256.Store(c31, c + 3 * ldc + 8);
+        Vector256.Store(c40, c + 4 * ldc); Vector256.Store(c41, c + 4 * ldc + 8);
+        Vector256.Store(c50, c + 5 * ldc); Vector256.Store(c51, c + 5 * ldc + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    {
+        var c00 = Vector128.Load(c); var c01 = Vector128.Load(c + 4);
+        var c10 = Vector128.Load(c + ldc); var c11 = Vector128.Load(c + ldc + 4);
+        var c20 = Vector128.Load(c + 2 * ldc); var c21 = Vector128.Load(c + 2 * ldc + 4);
+        var c30 = Vector128.Load(c + 3 * ldc); var c31 = Vector128.Load(c + 3 * ldc + 4);
+        var c40 = Vector128.Load(c + 4 * ldc); var c41 = Vector128.Load(c + 4 * ldc + 4);
+        var c50 = Vector128.Load(c + 5 * ldc); var c51 = Vector128.Load(c + 5 * ldc + 4);
+        nint q = 0;
+        for (var p = 0; p < k; p++)
+        {
+            var b0 = Vector128.Load(b);
+            var b1 = Vector128.Load(b + 4);
+            var x = Vector128.Create(a0[q]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+            x = Vector128.Create(a1[q]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+            x = Vector128.Create(a2[q]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+            x = Vector128.Create(a3[q]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+            x = Vector128.Create(a4[q]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+            x = Vector128.Create(a5[q]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+            q += aStep;
+            b += PortableWidth;
+        }
+        Vector128.Store(c00, c); Vector128.Store(c01, c + 4);
+        Vector128.Store(c10, c + ldc); Vector128.Store(c11, c + ldc + 4);
+        Vector128.Store(c20, c + 2 * ldc); Vector128.Store(c21, c + 2 * ldc + 4);
+        Vector128.Store(c30, c + 3 * ldc); Vector128.Store(c31, c + 3 * ldc + 4);
+        Vector128.Store(c40, c + 4 * ldc); Vector128.Store(c41, c + 4 * ldc + 4);
+        Vector128.Store(c50, c + 5 * ldc); Vector128.Store(c51, c + 5 * ldc + 4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TreeTile8(int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack, int* levels)
+    {
+        const int Slot = TileRows * PortableWidth;
+        var depth = 0;
+        for (var start = 0; start < k; start += chunkSize)
+        {
+            var end = Math.Min(start + chunkSize, k);
+            var top = stack + depth * Slot;
+            for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128<float>.Zero, top + i);
+            for (var p = start; p < end; p++)
+            {
+                var b0 = Vector128.Load(b);
+                var b1 = Vector128.Load(b + 4);
+                for (var r = 0; r < TileRows; r++)
+                {
+                    var x = Vector128.Create(a[r]);
+                    var t = top + r * PortableWidth;
+                    Vector128.Store(Vector128.FusedMultiplyAdd(x, b0, Vector128.Load(t)), t);
+                    Vector128.Store(Vector128.FusedMultiplyAdd(x, b1, Vector128.Load(t + 4)), t + 4);
+                }
+                a += TileRows;
+                b += PortableWidth;
+            }
+            var level = 0;
+            while (depth > 0 && levels[depth - 1] == level)
+            {
+                // left (below) ← left + right (top), then the parent is the new top.
+                var left = stack + (depth - 1) * Slot;
+                for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128.Load(left + i) + Vector128.Load(top + i), left + i);
+                top = left;
+                depth--;
+                level++;
+            }
+            levels[depth++] = level;
+        }
+        for (var d = depth - 2; d >= 0; d--)
+        {
+            float* left = stack + d * Slot, right = left + Slot;
+            for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128.Load(left + i) + Vector128.Load(right + i), left + i);
+        }
+        for (var r = 0; r < TileRows; r++)
+        {
+            Vector128.Store(Vector128.Load(stack + r * PortableWidth), c + r * ldc);
+            Vector128.Store(Vector128.Load(stack + r * PortableWidth + 4), c + r * ldc + 4);
+        }
+    }
+
+    /// <summary>
+    /// Packs column panels [firstPanel, endPanel) of B (k × n) into <paramref name="packed"/>, panel
+    /// jr at <c>packed + (jr − firstPanel)·k·W</c> (k × W, zero-padded past column n). B's row p is
+    /// <paramref name="rows"/>.Row(p); rows are read once each, front to back.
+    /// </summary>
+    public static void PackRowPanels(in RowSource rows, int k, int n, int firstPanel, int endPanel, int width, float* packed)
+    {
+        var panelFloats = (nint)k * width;
+        for (var p = 0; p < k; p++)
+        {
+            var row = rows.Row(p);
+            var dst = packed + p * width;
+            for (var jr = firstPanel; jr < endPanel; jr++, dst += panelFloats)
+            {
+                var j0 = jr * width;
+                var count = Math.Min(width, n - j0);
+                if (count == WideWidth && width == WideWidth)
+                {
+                    Vector256.Store(Vector256.Load(row + j0), dst);
+                    Vector256.Store(Vector256.Load(row + j0 + 8), dst + 8);
+                }
+                else if (count == PortableWidth && width == PortableWidth)
+                {
+                    Vector128.Store(Vector128.Load(row + j0), dst);
+                    Vector128.Store(Vector128.Load(row + j0 + 4), dst + 4);
+                }
+                else
+                {
+                    for (var j = 0; j < width; j++) dst[j] = j < count ? row[j0 + j] : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs columns [j0, j0 + count) of B = Mᵀ (k × n) into a panel (k × W, zero-padded), where M
+    /// (n × k) is row-major with rows <paramref name="ldm"/> apart: the forward pass's Wᵀ.
+    /// </summary>
+    public static void PackTransposed(float* m, nint ldm, int k, int j0, int count, int width, float* panel)
+    {
+        var p = 0;
+        if (width == WideWidth && count == WideWidth && Avx2.IsSupported)
+        {
+            // 8 × 8 blocks transposed in registers.
+            for (; p + 8 <= k; p += 8)
+            {
+                Transpose8x8(m + j0 * ldm + p, ldm, panel + p * WideWidth, WideWidth);
+                Transpose8x8(m + (j0 + 8) * ldm + p, ldm, panel + p * WideWidth + 8, WideWidth);
+            }
+        }
+        for (; p < k; p++)
+        {
+            var dst = panel + p * width;
+            for (var j = 0; j < width; j++) dst[j] = j < count ? m[(j0 + j) * ldm + p] : 0f;
+        }
+    }
+
+    /// <summary>dst (8 × 8, rows <paramref name="ldd"/> apart) ← srcᵀ (src rows <paramref name="lds"/> apart).</summary>
+    private static void Transpose8x8(float* src, nint lds, float* dst, nint ldd)
+    {
+        var r0 = Vector256.Load(src); var r1 = Vector256.Load(src + lds);
+        var r2 = Vector256.Load(src + 2 * lds); var r3 = Vector256.Load(src + 3 * lds);
+        var r4 = Vector256.Load(src + 4 * lds); var r5 = Vector256.Load(src + 5 * lds);
+        var r6 = Vector256.Load(src + 6 * lds); var r7 = Vector256.Load(src + 7 * lds);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Vector256.Store(Avx.Permute2x128(s0, s4, 0x20), dst);
+        Vector256.Store(Avx.Permute2x128(s1, s5, 0x20), dst + ldd);
+        Vector256.Store(Avx.Permute2x128(s2, s6, 0x20), dst + 2 * ldd);
+        Vector256.Store(Avx.Permute2x128(s3, s7, 0x20), dst + 3 * ldd);
+        Vector256.Store(Avx.Permute2x128(s0, s4, 0x31), dst + 4 * ldd);
+        Vector256.Store(Avx.Permute2x128(s1, s5, 0x31), dst + 5 * ldd);
+        Vector256.Store(Avx.Permute2x128(s2, s6, 0x31), dst + 6 * ldd);
+        Vector256.Store(Avx.Permute2x128(s3, s7, 0x31), dst + 7 * ldd);
+    }
+
+    /// <summary>
+    /// Packs rows [i0, i0 + 6) of A (m rows; rows past m repeat row m − 1), columns [p0, p0 + depth), into a
+    /// tile (depth × 6): step p of the tile holds column p0 + p of the six rows.
+    /// </summary>
+    public static void PackRowTile(in RowSource a, int m, int i0, int p0, int depth, float* tile)
+    {
+        var last = m - 1;
+        float* r0 = a.Row(i0) + p0, r1 = a.Row(Math.Min(i0 + 1, last)) + p0, r2 = a.Row(Math.Min(i0 + 2, last)) + p0;
+        float* r3 = a.Row(Math.Min(i0 + 3, last)) + p0, r4 = a.Row(Math.Min(i0 + 4, last)) + p0, r5 = a.Row(Math.Min(i0 + 5, last)) + p0;
+        for (var p = 0; p < depth; p++)
+        {
+            tile[0] = r0[p];
+            tile[1] = r1[p];
+            tile[2] = r2[p];
+            tile[3] = r3[p];
+            tile[4] = r4[p];
+            tile[5] = r5[p];
+            tile += TileRows;
+        }
+    }
+
+    /// <summary>
+    /// Packs rows [i0, i0 + count) of Aᵀ, where A (k × m) is row-major with rows <paramref name="lda"/>
+    /// apart, into a tile (k × 6, zero-padded): step p of the tile is A's row p, columns i0 … i0 + 5.
+    /// The weight gradient's Δᵀ.
+    /// </summary>
+    public static void PackTransposedTile(float* a, nint lda, int k, int i0, int count, float* tile)
+    {
+        for (var p = 0; p < k; p++)
+        {
+            var row = a + p * lda + i0;
+            for (var i = 0; i < TileRows; i++) tile[i] = i < count ? row[i] : 0f;
+            tile += TileRows;
+        }
+    }
+}
+
+/// <summary>
+/// The rows of a matrix operand: row r starts at <c>Base + Index(r) · RowStride</c>, where Index is the
+/// identity or, for rows gathered from a data set, <c>RowIndex[r]</c>.
+/// </summary>
+internal readonly unsafe struct RowSource(float* @base, nint rowStride, int* rowIndex = null)
+{
+    public float* Base { get; } = @base;
+    public nint RowStride { get; } = rowStride;
+    public int* RowIndex { get; } = rowIndex;
+
+    /// <summary>The first element of row r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float* Row(int r) => Base + (RowIndex == null ? r : RowIndex[r]) * RowStride;
+
+    /// <summary>Rows [first, …) of this operand.</summary>
+    public RowSource From(int first) => RowIndex == null ? new(Base + first * RowStride, RowStride) : new(Base, RowStride, RowIndex + first);
+}

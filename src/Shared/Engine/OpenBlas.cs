@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+
+namespace Backprop.Engine;
+
+/// <summary>
+/// <c>cblas_sgemm</c> from the system's OpenBLAS (Debian: libopenblas0), loaded with
+/// <see cref="NativeLibrary"/> when present. A yardstick for the benchmarks (the machine's sgemm peak),
+/// not part of training.
+/// </summary>
+/// <remarks>
+/// Training does not use it: OpenBLAS picks kernels, K-blocking and thread splits by shape and thread
+/// count, so the bits of a row of C may change with the number of rows or threads, which would break
+/// the bitwise equality of shard sums the coordinator relies on (see docs/engine.md).
+/// </remarks>
+public static unsafe class OpenBlas
+{
+    private const int RowMajor = 101, NoTrans = 111;
+
+    private static readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> Sgemm;
+    private static readonly delegate* unmanaged<int, void> SetNumThreads;
+    private static readonly delegate* unmanaged<nint> GetConfig;
+
+#pragma warning disable CA1810 // the loads depend on each other; a constructor reads plainer
+    static OpenBlas()
+#pragma warning restore CA1810
+    {
+        foreach (var name in new[] { "libopenblas.so.0", "libopenblas.so", "libopenblas" })
+        {
+            if (!NativeLibrary.TryLoad(name, out var library)) continue;
+            if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out var sgemm)) continue;
+            Sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm;
+            if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var set)) SetNumThreads = (delegate* unmanaged<int, void>)set;
+            if (NativeLibrary.TryGetExport(library, "openblas_get_config", out var config)) GetConfig = (delegate* unmanaged<nint>)config;
+            return;
+        }
+    }
+
+    /// <summary>Whether OpenBLAS was found.</summary>
+    public static bool IsAvailable => Sgemm != null;
+
+    /// <summary>OpenBLAS's build description ("OpenBLAS 0.3.21 … Zen MAX_THREADS=64"), or null.</summary>
+    public static string? Configuration => GetConfig == null ? null : Marshal.PtrToStringUTF8(GetConfig());
+
+    /// <summary>Sets OpenBLAS's thread count (its pthread build otherwise uses every core).</summary>
+    public static void SetThreads(int threads)
+    {
+        if (SetNumThreads != null) SetNumThreads(threads);
+    }
+
+    /// <summary>C (m × n) = A (m × k) · B (k × n), row-major.</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    {
+        if (!IsAvailable) throw new PlatformNotSupportedException("OpenBLAS (libopenblas.so.0) was not found");
+        if (a.Length < (long)m * k || b.Length < (long)k * n || c.Length < (long)m * n) throw new ArgumentException("matrix spans too short");
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            Sgemm(RowMajor, NoTrans, NoTrans, m, n, k, 1f, pa, k, pb, n, 0f, pc, n);
+        }
+    }
+}
