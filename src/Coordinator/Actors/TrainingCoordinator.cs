@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
@@ -119,19 +118,22 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         _phase = Phase.Waiting;
         Timers.Cancel(StepDeadline.Key);
-        _log.Info("waiting for workers ({0} of {1} ready)", _ready.Count, _settings.MinWorkers);
+        _log.Info("waiting for workers ({0} of {1} ready)", _ready.Count, WorkersNeeded);
         Timers.StartSingleTimer(WaitTimeout.Key, WaitTimeout.Instance, _settings.WorkerWait);
         Timers.StartPeriodicTimer(WaitReport.Key, WaitReport.Instance, _settings.WaitingReport);
         Become(() =>
         {
             Membership();
             Work();
-            Receive<WaitReport>(_ => _log.Warning("still waiting for workers: {0} of {1} ready", _ready.Count, _settings.MinWorkers));
-            Receive<WaitTimeout>(_ => Fail($"no workers: {_ready.Count} of {_settings.MinWorkers} needed were ready after {_settings.WorkerWait.TotalSeconds:0.#} s"));
+            Receive<WaitReport>(_ => _log.Warning("still waiting for workers: {0} of {1} ready", _ready.Count, WorkersNeeded));
+            Receive<WaitTimeout>(_ => Fail($"no workers: {_ready.Count} of {WorkersNeeded} needed were ready after {_settings.WorkerWait.TotalSeconds:0.#} s"));
             Receive<PauseTraining>(_ => _pauseRequested = true);
             Receive<ResumeTraining>(_ => _pauseRequested = false);
         });
     }
+
+    /// <summary>Before the first step, the configured minimum; once training has begun, one is enough.</summary>
+    private int WorkersNeeded => _step is null && _run.Version == 0 ? _settings.MinWorkers : 1;
 
     private void Training()
     {
@@ -246,8 +248,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         _log.Info("worker {0} ready ({1} ready)", Sender.Path, _ready.Count);
         if (_phase != Phase.Waiting) return; // it takes part from the next step
 
-        var needed = _step is null && _run.Version == 0 ? _settings.MinWorkers : 1;
-        if (_ready.Count < needed) return;
+        if (_ready.Count < WorkersNeeded) return;
         Training();
         if (_step is null)
         {
