@@ -75,7 +75,7 @@ public sealed partial class MultiProcessTests : IDisposable
     [Fact]
     public async Task WorkerWithOtherData_IsRefusedNamingBothHashes_AndTheRunGivesUp()
     {
-        var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--worker-timeout", "8", "--quiet");
+        var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--worker-timeout", "20", "--quiet"); // long enough for a slow worker start on a loaded machine
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         string? port = null;
         while (port is null)
@@ -91,6 +91,6 @@ public sealed partial class MultiProcessTests : IDisposable
 
         await coordinator.Process.WaitForExitAsync(timeout.Token);
         Assert.Equal(1, coordinator.Process.ExitCode);
-        Assert.Contains("error: no workers: 0 of 1 needed were ready after 8 s", await coordinator.Error);
+        Assert.Contains("error: no workers: 0 of 1 needed were ready after 20 s", await coordinator.Error);
     }
 }
