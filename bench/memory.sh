@@ -16,6 +16,10 @@
 #   --data DIR     Fashion-MNIST IDX directory (default: $BACKPROP_DATASETS/fashion-mnist,
 #                  else ../shared/datasets/fashion-mnist beside the checkout)
 #   --logs DIR     keep the logs and the samples (CSV) there (default: a temporary directory, removed)
+#   --report DIR   only print the report of an earlier run kept with --logs DIR
+# Beside the two samples the report gives the median RSS of the first and the last minute after
+# warm-up and a least-squares slope (MB per minute): single samples move by several percent with
+# every large-object-heap collection.
 # Exit code: 0, or 1 when a process grew by 10 % or more or ended early.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +27,7 @@ repo=$PWD
 
 data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
 [ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
-duration=600 warmup=60 interval=5 workers=4 threads=1 net=784-256-128-10 logs="" extra=()
+duration=600 warmup=60 interval=5 workers=4 threads=1 net=784-256-128-10 logs="" report="" extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while [ $# -gt 0 ]; do
     --net) net=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --logs) logs=$2; shift 2 ;;
+    --report) report=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -48,6 +53,11 @@ case "$net" in
   *) echo "error: unknown net $net" >&2; exit 2 ;;
 esac
 
+if [ -n "$report" ]; then
+  logs=$report keep=1
+  epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
+  workers=$(($(head -1 "$logs/rss.csv" | tr ',' '\n' | wc -l) - 2))
+else
 if [ -n "$logs" ]; then mkdir -p "$logs"; keep=1; else logs=$(mktemp -d); keep=0; fi
 pids=()
 cleanup() {
@@ -98,6 +108,7 @@ done
 epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
 kill -TERM "$coordinator" 2>/dev/null || true
 for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+fi
 
 status=0
 python3 - "$logs/rss.csv" "$warmup" "$epochs" "$net" "$workers" "$threads" "$(uptime)" <<'PY' || status=$?
@@ -109,18 +120,26 @@ reference = next(s for s in samples if s[0] >= warmup)
 end = samples[-1]
 print(f"\n## resident memory: coordinator + {workers} workers × {threads} thread(s), {net}, batch 256, {end[0]:.0f} s, {epochs} epochs, {len(samples)} samples")
 print(f"({load.strip()})\n")
-print(f"| process | RSS at {reference[0]:.0f} s (MB) | RSS at {end[0]:.0f} s (MB) | growth | largest (MB) | |")
-print("|---|---:|---:|---:|---:|---|")
+import statistics
+after = [s for s in samples if s[0] >= warmup]
+early = [s for s in after if s[0] < reference[0] + 60]
+late = [s for s in after if s[0] > end[0] - 60]
+print(f"| process | RSS at {reference[0]:.0f} s (MB) | RSS at {end[0]:.0f} s (MB) | growth | largest (MB) | median first / last minute (MB) | growth of the medians | slope (MB/min) | |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 bad = False
 for i, name in enumerate(names, start=1):
     first, last = reference[i] / 1024, end[i] / 1024
-    largest = max(s[i] for s in samples if s[0] >= warmup) / 1024
+    largest = max(s[i] for s in after) / 1024
     if last == 0:
-        print(f"| {name} | {first:.1f} | ended early | | {largest:.1f} | **ended** |"); bad = True; continue
+        print(f"| {name} | {first:.1f} | ended early | | {largest:.1f} | | | | **ended** |"); bad = True; continue
     growth = 100 * (last - first) / first
+    m1, m2 = statistics.median(s[i] for s in early) / 1024, statistics.median(s[i] for s in late) / 1024
+    ts = [s[0] / 60 for s in after]; ys = [s[i] / 1024 for s in after]
+    mt, my = statistics.fmean(ts), statistics.fmean(ys)
+    slope = sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / sum((t - mt) ** 2 for t in ts)
     flag = "**≥ 10 %**" if growth >= 10 else "flat"
     bad |= growth >= 10
-    print(f"| {name} | {first:.1f} | {last:.1f} | {growth:+.1f} % | {largest:.1f} | {flag} |")
+    print(f"| {name} | {first:.1f} | {last:.1f} | {growth:+.1f} % | {largest:.1f} | {m1:.1f} / {m2:.1f} | {100 * (m2 - m1) / m1:+.1f} % | {slope:+.2f} | {flag} |")
 sys.exit(1 if bad else 0)
 PY
 [ "$keep" = 0 ] || echo "logs and samples: $logs" >&2
