@@ -144,7 +144,7 @@ sample() {
   line+=" $(ss -tinpH state established 2>/dev/null | awk -v pid="pid=$coordinator_pid," '
       index($0, pid) { mine = 1; next }
       mine { for (i = 1; i <= NF; i++) { split($i, kv, ":"); if (kv[1] == "bytes_acked") s += kv[2]; if (kv[1] == "bytes_received") r += kv[2] } mine = 0 }
-      END { printf "%d %d", s, r }')"
+      END { printf "%.0f %.0f", s, r }')"
   echo "$line"
 }
 
