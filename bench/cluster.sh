@@ -195,10 +195,13 @@ if [ "$tta" = 1 ]; then
   done
 fi
 
-"$summary_python" - "$results" "$workers" "$threads" "$ticks" "$tta_target" "$(uptime)" <<'PY'
+half=0
+for arg in ${extra[@]+"${extra[@]}"}; do [ "$arg" = --half-gradients ] && half=1; done
+"$summary_python" - "$results" "$workers" "$threads" "$ticks" "$tta_target" "$(uptime)" "$half" <<'PY'
 import json, re, statistics, sys
 
 results, workers, threads, ticks, target, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+gradient_bytes = 2 if sys.argv[7] == "1" else 4  # per parameter; --half-gradients halves the gradients only
 median = statistics.median
 
 def ours(prefix):
@@ -216,7 +219,7 @@ def ours(prefix):
     seconds = float(last[0]) - float(first[0])
     cpu = [1000 * (float(b) - float(a)) / ticks / steps for a, b in zip(first[1:-2], last[1:-2])]
     tcp = (float(last[-2]) - float(first[-2]) + float(last[-1]) - float(first[-1])) / steps
-    exact = workers * (49 + 4 * params) + workers * (89 + 4 * params)  # W weights out, one node per worker back
+    exact = workers * (49 + 4 * params) + workers * (89 + gradient_bytes * params)  # W weights out, one node per worker back
     return dict(params=params, rate=median(later), step=col(0), compute=col(1), coord=col(2), ser=col(3), wait=col(4),
                 meter=col(5) * 1e6, exact=exact, tcp=tcp, cpu=cpu, wall=1000 * seconds / steps)
 
@@ -248,12 +251,12 @@ if rows:
     for net, r in rows.items():
         o = r["ours"]
         print(f"| {net} | {o['step']:.2f} | {o['compute']:.2f} | {o['coord']:.2f} | {o['ser']:.2f} | {o['wait']:.2f} | {o['cpu'][0]:.2f} | {' / '.join(f'{c:.2f}' for c in o['cpu'][1:])} |")
-    print("\nBytes per step (MB): serializer count in the coordinator (--stats), exact payloads (W·(49 + 4P) + W·(89 + 4P)), TCP payload on the coordinator's sockets (ss):\n")
-    print("| net | --stats | exact payloads | TCP (ss) | TCP − payloads per message (bytes) |")
+    print(f"\nBytes per step (MB): serializer count in the coordinator (--stats), exact payloads (W·(49 + 4P) + W·(89 + {gradient_bytes}P)), TCP payload on the coordinator's sockets (ss):\n")
+    print("| net | --stats | exact payloads | TCP (ss) | (TCP − --stats) per tensor message: envelope, control messages, heartbeats (bytes) |")
     print("|---|---:|---:|---:|---:|")
     for net, r in rows.items():
         o = r["ours"]
-        print(f"| {net} | {o['meter'] / 1e6:.3f} | {o['exact'] / 1e6:.3f} | {o['tcp'] / 1e6:.3f} | {(o['tcp'] - o['exact']) / (2 * workers):,.0f} |")
+        print(f"| {net} | {o['meter'] / 1e6:.3f} | {o['exact'] / 1e6:.3f} | {o['tcp'] / 1e6:.3f} | {(o['tcp'] - o['meter']) / (2 * workers):,.0f} |")
 
 tta = {}
 for kind, seed, path in lines:
