@@ -165,4 +165,14 @@ for net in nets:
             print(f"| {net} | {batch:,} | {variant} | {comp:.2f} | {work:.1f} | {red:.1f} | {cpu:.1f} | {nic:.1f} | {total:.1f} | {batch / total * 1000:,.0f} | {100 * comp / total:.1f} % |")
     one = t_sample[net]
     print(f"| {net} | | (one thread, no network: {1 / one * 1000:,.0f} samples/s) | | | | | | | | |")
+print("\n## where the coordinator becomes the bottleneck: workers W at which its time per step equals one worker's compute\n")
+print("Coordinator time: CPU c1 · 2W · 4P (one core, as measured), or only the NIC 2W · 4P / 1.25 GB/s (transport CPU free).\n")
+print("| net | global batch 256: CPU | global batch 256: NIC only | 256 per worker: CPU | 256 per worker: NIC only |")
+print("|---|---:|---:|---:|---:|")
+for net in nets:
+    P = [r["P"] for r in runs if r["net"] == net][0]
+    cpu_per_worker = c1 * 8 * P / 1e6            # ms per worker per step (weights out + gradient in)
+    nic_per_worker = 1000 * 8 * P / bw
+    tb = t_sample[net] * B
+    print(f"| {net} | {(tb / cpu_per_worker) ** 0.5:.1f} | {(tb / nic_per_worker) ** 0.5:.1f} | {tb / cpu_per_worker:.1f} | {tb / nic_per_worker:.1f} |")
 PY
