@@ -16,6 +16,7 @@ namespace Backprop.Coordinator.Actors;
 /// <param name="MaxAttempts">Assignments of one node (after deadlines, rejections, departures) before the run fails.</param>
 /// <param name="DiscoverClusterWorkers">Find workers among the cluster's members with role "worker" (else they register).</param>
 /// <param name="HalfPrecisionGradients">Ask workers for gradient sums rounded to half precision (half the bytes on the wire).</param>
+/// <param name="TargetAccuracy">Finish the run at the end of the first epoch whose test accuracy reaches this fraction (null: train every epoch).</param>
 public sealed record CoordinatorSettings(
     int MinWorkers = 1,
     TimeSpan? StepTimeout = null,
@@ -23,7 +24,8 @@ public sealed record CoordinatorSettings(
     TimeSpan? WaitingReportInterval = null,
     int MaxAttempts = 4,
     bool DiscoverClusterWorkers = false,
-    bool HalfPrecisionGradients = false)
+    bool HalfPrecisionGradients = false,
+    double? TargetAccuracy = null)
 {
     /// <summary>The step deadline (default 30 s).</summary>
     public TimeSpan StepDeadline => StepTimeout ?? TimeSpan.FromSeconds(30);
@@ -474,20 +476,27 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         }
         else if (_pauseRequested)
         {
-            if (epochEnded) ReportEpoch();
-            Paused();
+            if (epochEnded && ReportEpoch()) Finish();
+            else Paused();
         }
         else
         {
             StartStep();
-            if (epochEnded) ReportEpoch();
+            // The target is checked after the evaluation, while the next step is already out: that
+            // step is abandoned (its late results are ignored), so the final weights are the
+            // evaluated ones, the same bits as a run of exactly this many epochs.
+            if (epochEnded && ReportEpoch()) Finish();
         }
     }
 
-    private void ReportEpoch()
+    /// <summary>Evaluates and reports the epoch that just ended; true when it reached the target accuracy.</summary>
+    private bool ReportEpoch()
     {
         _lastReport = _run.CompleteEpoch(_timing.Take());
         _listener.Tell(new EpochCompleted(_lastReport));
+        if (_settings.TargetAccuracy is not { } target || _lastReport.TestAccuracy < target) return false;
+        _log.Info("test accuracy {0:F4} reached the target {1:F4} after epoch {2}", _lastReport.TestAccuracy, target, _lastReport.Epoch);
+        return true;
     }
 
     private void Finish()

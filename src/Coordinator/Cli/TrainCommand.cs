@@ -98,13 +98,19 @@ internal sealed class TrainCommand
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
+    private readonly Option<double?> _targetAccuracy = new Option<double?>("--target-accuracy")
+    {
+        Description = "Stop at the end of the first epoch whose test accuracy reaches this fraction, and print the wall time to it",
+        HelpName = "A",
+    }.WithParser(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && a is > 0 and <= 1
+        ? (a, null) : (null, "expected a fraction in (0, 1]"));
     private readonly Option<bool> _stats = new("--stats") { Description = "After each epoch, print where a step's time went and the bytes serialized per step" };
 
     public Command Build()
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _targetAccuracy, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -147,7 +153,8 @@ internal sealed class TrainCommand
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
-            HalfPrecisionGradients: result.GetValue(_halfGradients));
+            HalfPrecisionGradients: result.GetValue(_halfGradients),
+            TargetAccuracy: result.GetValue(_targetAccuracy));
         var stats = result.GetValue(_stats);
         Action<EpochReport>? onEpoch = quiet ? null : r =>
         {
@@ -176,6 +183,7 @@ internal sealed class TrainCommand
         var last = finished.LastEpoch!;
 
         output.WriteLine($"test accuracy {last.TestAccuracy:F4}, test loss {last.TestLoss:F4}");
+        if (result.GetValue(_targetAccuracy) is { } target) output.WriteLine(FormatTarget(target, last));
         var path = result.GetValue(_save);
         if (path is not null)
         {
@@ -205,6 +213,10 @@ internal sealed class TrainCommand
     internal static string FormatTiming(StepTiming t) =>
         $"  per step {t.StepMilliseconds:F2} ms: slowest worker compute {t.ComputeMilliseconds:F2}, coordinator {t.CoordinatorMilliseconds:F2}, " +
         $"serialization {t.WireMilliseconds:F2}, waiting {t.WaitingMilliseconds:F2}; {t.BytesPerStep / 1e6:F3} MB serialized";
+
+    internal static string FormatTarget(double target, EpochReport last) => last.TestAccuracy >= target
+        ? $"target accuracy {target:F4} reached at epoch {last.Epoch}/{last.Epochs} after {last.SinceStart.TotalSeconds:F2} s (wall time from the first step, evaluations included)"
+        : $"target accuracy {target:F4} not reached in {last.Epochs} epochs ({last.SinceStart.TotalSeconds:F2} s)";
 
     private static float DefaultLearningRate(OptimizerKind kind) => kind switch
     {

@@ -34,6 +34,7 @@ public sealed class TrainingRun
     private readonly Optimizer _optimizer;
     private readonly BatchEngine _evaluator;
     private readonly Stopwatch _epochClock = new();
+    private readonly Stopwatch _runClock = new();
     private int[] _order;
     private EndedEpoch? _ended;
     private double _epochLoss;
@@ -89,6 +90,7 @@ public sealed class TrainingRun
     /// <summary>Marks the start of a step: the epoch's clock runs from its first step to its last update.</summary>
     public void BeginStep()
     {
+        if (!_runClock.IsRunning) _runClock.Start();
         if (BatchIndex == 0 && !_epochClock.IsRunning) _epochClock.Restart();
     }
 
@@ -126,7 +128,8 @@ public sealed class TrainingRun
 
     /// <summary>
     /// The report of the epoch the last <see cref="Apply"/> ended, with the test set evaluated at the
-    /// current weights (call it before the next update).
+    /// current weights (call it before the next update). Its <see cref="EpochReport.SinceStart"/> is
+    /// the wall time from the run's first step to the end of this evaluation.
     /// </summary>
     public EpochReport CompleteEpoch(StepTiming? timing = null)
     {
@@ -134,7 +137,7 @@ public sealed class TrainingRun
         _ended = null;
         var (testLoss, testCorrect) = _evaluator.Evaluate(Parameters, Test);
         return new EpochReport(ended.Epoch, Settings.Epochs, ended.TrainLoss, ended.TrainAccuracy,
-            testLoss / Test.Count, (double)testCorrect / Test.Count, ended.Elapsed, ended.Samples, timing);
+            testLoss / Test.Count, (double)testCorrect / Test.Count, ended.Elapsed, ended.Samples, timing, _runClock.Elapsed);
     }
 
     private sealed record EndedEpoch(int Epoch, double TrainLoss, double TrainAccuracy, TimeSpan Elapsed, int Samples);

@@ -171,7 +171,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static byte[] Write(TrainingFinished f)
     {
-        var writer = new WireWriter(8 + Size(f.Parameters) + 1 + (f.LastEpoch is null ? 0 : 3 * 4 + 5 * 8));
+        var writer = new WireWriter(8 + Size(f.Parameters) + 1 + (f.LastEpoch is null ? 0 : 3 * 4 + 6 * 8));
         writer.Int64(f.Version);
         writer.Tensor(f.Parameters);
         writer.Byte(f.LastEpoch is null ? (byte)0 : (byte)1);
@@ -185,13 +185,14 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             writer.Double(r.TestAccuracy);
             writer.Int64(r.Elapsed.Ticks);
             writer.Int32(r.Samples);
+            writer.Int64(r.SinceStart.Ticks);
         }
         return writer.Done();
     }
 
     private static EpochReport ReadReport(ref WireReader reader) =>
         new(reader.Int32(), reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(),
-            TimeSpan.FromTicks(reader.Int64()), reader.Int32());
+            TimeSpan.FromTicks(reader.Int64()), reader.Int32(), SinceStart: TimeSpan.FromTicks(reader.Int64()));
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);
 

@@ -10,6 +10,8 @@ namespace Backprop.Training;
 /// <param name="Elapsed">Wall time from the epoch's first step to its last update.</param>
 /// <param name="Samples">Training samples in the epoch.</param>
 /// <param name="Timing">Where the steps' time went, when the coordinator measured it.</param>
+/// <param name="SinceStart">Wall time from the run's first step to the end of this epoch's evaluation
+/// (evaluations and pauses included): the clock of a time-to-accuracy measurement.</param>
 public sealed record EpochReport(
     int Epoch,
     int Epochs,
@@ -19,7 +21,8 @@ public sealed record EpochReport(
     double TestAccuracy,
     TimeSpan Elapsed,
     int Samples,
-    StepTiming? Timing = null)
+    StepTiming? Timing = null,
+    TimeSpan SinceStart = default)
 {
     /// <summary>Training samples per second in this epoch.</summary>
     public double SamplesPerSecond => Samples / Math.Max(Elapsed.TotalSeconds, 1e-9);

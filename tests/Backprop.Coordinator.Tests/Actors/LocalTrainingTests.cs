@@ -19,9 +19,10 @@ public class LocalTrainingTests
         new Architecture([64, 32, 10], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy),
         new OptimizerSettings(OptimizerKind.Adam, 0.003f), BatchSize: 64, Epochs: 2, Seed: 11, ChunkSize: 8);
 
-    private static float[] SingleProcessOracle()
+    private static float[] SingleProcessOracle(TrainingSettings? settings = null)
     {
-        var run = new TrainingRun(Settings, Train, Test, Scaling);
+        settings ??= Settings;
+        var run = new TrainingRun(settings, Train, Test, Scaling);
         var engine = new BatchEngine(Settings.Architecture, Settings.ChunkSize);
         var sum = new GradientSum(Settings.Architecture.ParameterCount);
         while (!run.Finished)
@@ -58,6 +59,49 @@ public class LocalTrainingTests
         var run = new TrainingRun(Settings, Train, Test, Scaling);
         var finished = await TrainingHost.RunLoopbackAsync(run, 2, new CoordinatorSettings());
         Assert.Equal(SingleProcessOracle(), finished.Parameters.Span.ToArray());
+    }
+
+    /// <summary>
+    /// The target epoch: the first of five whose test accuracy equals the best of the first four,
+    /// so a run with that target stops before its last epoch.
+    /// </summary>
+    private static async Task<(double Target, int Epoch)> TargetFromAFullRun(TrainingSettings settings)
+    {
+        var epochs = new List<EpochReport>();
+        await TrainingHost.RunLocalAsync(new TrainingRun(settings, Train, Test, Scaling), 2, new CoordinatorSettings(MinWorkers: 2), epochs.Add);
+        var target = epochs.Take(4).Max(e => e.TestAccuracy);
+        return (target, epochs.First(e => e.TestAccuracy >= target).Epoch);
+    }
+
+    [Fact]
+    public async Task TargetAccuracy_StopsAtTheFirstEpochThatReachesIt_WithTheWeightsOfExactlyThoseEpochs()
+    {
+        var settings = Settings with { Epochs = 5, Optimizer = new OptimizerSettings(OptimizerKind.Sgd, 0.05f) };
+        var (target, epoch) = await TargetFromAFullRun(settings);
+
+        var epochs = new List<EpochReport>();
+        var run = new TrainingRun(settings, Train, Test, Scaling);
+        var finished = await TrainingHost.RunLocalAsync(run, 2, new CoordinatorSettings(MinWorkers: 2, TargetAccuracy: target), epochs.Add);
+
+        Assert.Equal(Enumerable.Range(1, epoch), epochs.Select(e => e.Epoch));
+        Assert.Equal(epoch, finished.LastEpoch!.Epoch);
+        Assert.Equal(target, finished.LastEpoch.TestAccuracy);
+        Assert.Equal(epoch * 23, finished.Version); // the step already sent out for the next epoch was abandoned
+        Assert.Equal(SingleProcessOracle(settings with { Epochs = epoch }), finished.Parameters.Span.ToArray());
+        // The time-to-accuracy clock runs from the first step and includes every epoch's training time.
+        Assert.True(epochs.Zip(epochs.Skip(1)).All(p => p.First.SinceStart < p.Second.SinceStart));
+        Assert.True(epochs.Sum(e => e.Elapsed.Ticks) <= epochs[^1].SinceStart.Ticks);
+    }
+
+    [Fact]
+    public async Task TargetAccuracy_OverLoopback_StopsCleanlyWithTheSameBits()
+    {
+        var settings = Settings with { Epochs = 5, Optimizer = new OptimizerSettings(OptimizerKind.Sgd, 0.05f) };
+        var (target, epoch) = await TargetFromAFullRun(settings);
+        var run = new TrainingRun(settings, Train, Test, Scaling);
+        var finished = await TrainingHost.RunLoopbackAsync(run, 2, new CoordinatorSettings(TargetAccuracy: target));
+        Assert.Equal(epoch, finished.LastEpoch!.Epoch);
+        Assert.Equal(SingleProcessOracle(settings with { Epochs = epoch }), finished.Parameters.Span.ToArray());
     }
 
     [Fact]

@@ -274,4 +274,37 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(Oracle[5], finished.Parameters.Span.ToArray());
         worker.ExpectMsg<RunFinished>();
     }
+
+    [Fact]
+    public void TargetAccuracy_Reached_FinishesAfterTheEpochAndAbandonsTheStepAlreadySent()
+    {
+        var run = TinyRun.NewRun(TinyRun.Settings with { Epochs = 3 });
+        var coordinator = Sys.ActorOf(TrainingCoordinator.Props(run, new CoordinatorSettings(MinWorkers: 1, TargetAccuracy: 0.01), _listener.Ref), "coordinator");
+        var worker = Join(coordinator, "w1");
+        for (var version = 0; version < 5; version++)
+        {
+            var w = worker.ExpectMsg<WeightsUpdate>();
+            AssertWeights(version, w);
+            Serve(worker, w, 1);
+        }
+        // The first step of epoch 2 goes out before the evaluation; the target then ends the run.
+        var next = worker.ExpectMsg<WeightsUpdate>();
+        var request = worker.ExpectMsg<ComputeGradient>();
+        Assert.Equal((5L, 1), (request.Step, request.Epoch));
+        var epoch = _listener.ExpectMsg<EpochCompleted>();
+        Assert.Equal(1, epoch.Report.Epoch);
+        Assert.True(epoch.Report.TestAccuracy >= 0.01);
+        var finished = _listener.ExpectMsg<TrainingFinished>();
+        Assert.Equal(5, finished.Version);
+        Assert.Equal(Oracle[5], finished.Parameters.Span.ToArray());
+        Assert.Equal(epoch.Report with { Timing = null }, finished.LastEpoch); // the wire carries no timing
+        worker.ExpectMsg<RunFinished>();
+
+        // A late answer to the abandoned step changes nothing. The registration behind it is answered
+        // only after the answer was handled (one mailbox), so by then anything it caused is queued.
+        worker.Reply(TinyRun.Answer(request, next.Parameters));
+        worker.Send(coordinator, RegisterWorker.Instance);
+        worker.ExpectMsg<RunFinished>();
+        _listener.ExpectNoMsg(TimeSpan.Zero);
+    }
 }

@@ -44,6 +44,8 @@ public sealed class BadInputTests : IDisposable
     [InlineData("--lr", "-0.1", "learning rate")]
     [InlineData("--workers", "0", "--workers '0'")]
     [InlineData("--step-timeout", "-1", "--step-timeout '-1'")]
+    [InlineData("--target-accuracy", "1.5", "--target-accuracy '1.5': expected a fraction in (0, 1]")]
+    [InlineData("--target-accuracy", "0", "--target-accuracy '0'")]
     public void NonsenseFlagValue_NamesTheOption(string option, string value, string expected) =>
         Assert.Contains(expected, FailsWithOneLine("train", option, value));
 

@@ -44,6 +44,32 @@ public sealed partial class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void Train_TargetAccuracy_StopsAtTheFirstEpochThatReachesIt()
+    {
+        var (code, output, error) = CommandLineRunner.Run("train", "--target-accuracy", "0.9", "--epochs", "30");
+        Assert.True(code == 0, error);
+        var reached = Regex.Match(output, @"target accuracy 0\.9000 reached at epoch (\d+)/30 after (\d+\.\d\d) s");
+        Assert.True(reached.Success, output);
+        var epoch = int.Parse(reached.Groups[1].Value, CultureInfo.InvariantCulture);
+        var accuracies = Regex.Matches(output, @"(?m)^epoch +\d+/30 .* test loss \S+ acc (\d\.\d+)")
+            .Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(epoch, accuracies.Count);                     // no epoch after the one that reached it
+        Assert.True(epoch < 30, output);
+        Assert.All(accuracies.SkipLast(1), a => Assert.True(a < 0.9, output));
+        Assert.True(accuracies[^1] >= 0.9, output);
+        Assert.Equal(accuracies[^1], AccuracyOf(output));           // the final model is the evaluated one
+    }
+
+    [Fact]
+    public void Train_TargetAccuracyNotReached_TrainsEveryEpochAndSaysSo()
+    {
+        var (code, output, error) = CommandLineRunner.Run("train", "--target-accuracy", "1", "--epochs", "2", "--hidden", "4");
+        Assert.True(code == 0, error);
+        Assert.Matches(@"target accuracy 1\.0000 not reached in 2 epochs", output);
+        Assert.Equal(2, Regex.Count(output, "(?m)^epoch "));
+    }
+
+    [Fact]
     public void TrainSaveThenEval_ReportsTheSameTestAccuracy()
     {
         var path = Path.Combine(_dir, "digits.bpm");

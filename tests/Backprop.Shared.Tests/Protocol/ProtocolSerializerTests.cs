@@ -15,7 +15,7 @@ public sealed class ProtocolSerializerTests : IDisposable
 
     public void Dispose() => _system.Dispose();
 
-    private static readonly EpochReport Report = new(2, 5, 0.5, 0.9, 0.6, 0.85, TimeSpan.FromMilliseconds(1234), 1000);
+    private static readonly EpochReport Report = new(2, 5, 0.5, 0.9, 0.6, 0.85, TimeSpan.FromMilliseconds(1234), 1000, SinceStart: TimeSpan.FromMilliseconds(2468));
 
     public static TheoryData<object> TensorMessages() =>
     [

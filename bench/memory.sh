@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Resident memory of a long cluster run: a coordinator and N worker processes on 127.0.0.1 train
+# for --duration seconds while VmRSS of every process is sampled every --interval seconds. Reports
+# each process's RSS after warm-up (the first sample at or after --warmup seconds), at the end, the
+# largest, and the growth from warm-up to the end; growth >= 10 % is flagged.
+#
+#   bench/memory.sh [options] [-- extra train options]
+#
+# Options:
+#   --duration S   seconds of training to watch (default 600)
+#   --warmup S     when the reference sample is taken (default 60)
+#   --interval S   seconds between samples (default 5)
+#   --workers N    worker processes (default 4)
+#   --threads T    threads per worker (default 1)
+#   --net NET      784-30-10, 784-256-128-10 (default) or 784-1024-1024-10; batch 256, SGD η 0.05
+#   --data DIR     Fashion-MNIST IDX directory (default: $BACKPROP_DATASETS/fashion-mnist,
+#                  else ../shared/datasets/fashion-mnist beside the checkout)
+#   --logs DIR     keep the logs and the samples (CSV) there (default: a temporary directory, removed)
+#   --report DIR   only print the report of an earlier run kept with --logs DIR
+# Beside the two samples the report gives the median RSS of the first and the last minute after
+# warm-up and a least-squares slope (MB per minute): single samples move by several percent with
+# every large-object-heap collection.
+# Exit code: 0, or 1 when a process grew by 10 % or more or ended early.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
+[ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
+duration=600 warmup=60 interval=5 workers=4 threads=1 net=784-256-128-10 logs="" report="" extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --interval) interval=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --net) net=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --logs) logs=$2; shift 2 ;;
+    --report) report=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+data=$(cd "$data" && pwd) || { echo "error: --data $data: no such directory" >&2; exit 2; }
+[ "$warmup" -lt "$duration" ] || { echo "error: --warmup must be shorter than --duration" >&2; exit 2; }
+case "$net" in
+  784-30-10) net_args=(--layers 784,30,10 --activation logistic --cost quadratic) ;;
+  784-256-128-10) net_args=(--layers 784,256,128,10 --activation relu --cost cross-entropy) ;;
+  784-1024-1024-10) net_args=(--layers 784,1024,1024,10 --activation relu --cost cross-entropy) ;;
+  *) echo "error: unknown net $net" >&2; exit 2 ;;
+esac
+
+if [ -n "$report" ]; then
+  logs=$report keep=1
+  epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
+  workers=$(($(head -1 "$logs/rss.csv" | tr ',' '\n' | wc -l) - 2))
+else
+if [ -n "$logs" ]; then mkdir -p "$logs"; keep=1; else logs=$(mktemp -d); keep=0; fi
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ "$keep" = 1 ] || rm -rf "$logs"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building (Release)…" >&2
+dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
+coordinator_dll=src/Coordinator/bin/Release/net10.0/backprop.dll
+worker_dll=src/Worker/bin/Release/net10.0/backprop-worker.dll
+
+# More epochs than the duration needs: the run is stopped with SIGTERM at the end.
+dotnet "$coordinator_dll" train --cluster --host 127.0.0.1 --port 0 --workers "$workers" --threads "$threads" --data "$data" \
+  "${net_args[@]}" --optimizer sgd --lr 0.05 --batch-size 256 --epochs 100000 --stats ${extra[@]+"${extra[@]}"} > "$logs/coordinator.log" 2>&1 &
+coordinator=$!; pids+=("$coordinator")
+until grep -q '^listening ' "$logs/coordinator.log" 2>/dev/null; do
+  kill -0 "$coordinator" 2>/dev/null || { echo "error: the coordinator ended:" >&2; tail -5 "$logs/coordinator.log" >&2; exit 1; }
+  sleep 0.1
+done
+port=$(sed -nE 's/^listening akka\.tcp:\/\/[^@]+@[^:]+:([0-9]+).*/\1/p' "$logs/coordinator.log")
+names=(coordinator)
+for ((w = 1; w <= workers; w++)); do
+  dotnet "$worker_dll" --coordinator "127.0.0.1:$port" --data "$data" --threads "$threads" > "$logs/worker$w.log" 2>&1 &
+  pids+=("$!"); names+=("worker$w")
+done
+until grep -qE '^epoch +1/' "$logs/coordinator.log" 2>/dev/null; do
+  kill -0 "$coordinator" 2>/dev/null || { echo "error: the coordinator ended:" >&2; tail -5 "$logs/coordinator.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "training: $net, $workers workers × $threads thread(s); sampling VmRSS every $interval s for $duration s (from the end of epoch 1)…" >&2
+
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }  # kB; 0 once it has ended
+echo "seconds,${names[*]}" | tr ' ' ',' > "$logs/rss.csv"
+start=$(date +%s.%N)
+while :; do
+  now=$(date +%s.%N)
+  elapsed=$(echo "$now - $start" | bc)
+  line="$elapsed"
+  for pid in "${pids[@]}"; do line+=",$(rss "$pid")"; done
+  echo "$line" >> "$logs/rss.csv"
+  [ "$(echo "$elapsed >= $duration" | bc)" = 1 ] && break
+  sleep "$interval"
+done
+epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
+kill -TERM "$coordinator" 2>/dev/null || true
+for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+fi
+
+status=0
+python3 - "$logs/rss.csv" "$warmup" "$epochs" "$net" "$workers" "$threads" "$(uptime)" <<'PY' || status=$?
+import csv, sys
+path, warmup, epochs, net, workers, threads, load = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+rows = list(csv.reader(open(path)))
+names, samples = rows[0][1:], [[float(x) for x in r] for r in rows[1:]]
+reference = next(s for s in samples if s[0] >= warmup)
+end = samples[-1]
+print(f"\n## resident memory: coordinator + {workers} workers × {threads} thread(s), {net}, batch 256, {end[0]:.0f} s, {epochs} epochs, {len(samples)} samples")
+print(f"({load.strip()})\n")
+import statistics
+after = [s for s in samples if s[0] >= warmup]
+early = [s for s in after if s[0] < reference[0] + 60]
+late = [s for s in after if s[0] > end[0] - 60]
+print(f"| process | RSS at {reference[0]:.0f} s (MB) | RSS at {end[0]:.0f} s (MB) | growth | largest (MB) | median first / last minute (MB) | growth of the medians | slope (MB/min) | |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+bad = False
+for i, name in enumerate(names, start=1):
+    first, last = reference[i] / 1024, end[i] / 1024
+    largest = max(s[i] for s in after) / 1024
+    if last == 0:
+        print(f"| {name} | {first:.1f} | ended early | | {largest:.1f} | | | | **ended** |"); bad = True; continue
+    growth = 100 * (last - first) / first
+    m1, m2 = statistics.median(s[i] for s in early) / 1024, statistics.median(s[i] for s in late) / 1024
+    ts = [s[0] / 60 for s in after]; ys = [s[i] / 1024 for s in after]
+    mt, my = statistics.fmean(ts), statistics.fmean(ys)
+    slope = sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / sum((t - mt) ** 2 for t in ts)
+    flag = "**≥ 10 %**" if growth >= 10 else "flat"
+    bad |= growth >= 10
+    print(f"| {name} | {first:.1f} | {last:.1f} | {growth:+.1f} % | {largest:.1f} | {m1:.1f} / {m2:.1f} | {100 * (m2 - m1) / m1:+.1f} % | {slope:+.2f} | {flag} |")
+sys.exit(1 if bad else 0)
+PY
+[ "$keep" = 0 ] || echo "logs and samples: $logs" >&2
+exit $status
