@@ -50,7 +50,10 @@ try
     var (host, port) = NodeSettings.ParseEndpoint(target, "--coordinator", NodeSettings.DefaultCoordinatorPort);
     var settings = node.Read(result, "worker", $"{host}:{port}", frameBytes: null);
 
-    var raw = DataSources.Load(data.Read(result)).Train;
+    // The raw training set is loaded now (to fail fast on bad data) and dropped once a run's scaled
+    // copy exists; a later run with another scaling (--stay) loads it again.
+    var dataOptions = data.Read(result);
+    DataSet? raw = DataSources.Load(dataOptions).Train;
     Console.WriteLine($"data     {raw.Name}: {raw.Count} training samples, {raw.FeatureCount} features");
     DataSet? scaled = null;
     FeatureScaling? scaledWith = null;
@@ -58,8 +61,9 @@ try
     {
         if (scaled is null || !SameScaling(scaling, scaledWith!))
         {
-            scaled = scaling.Apply(raw);
+            scaled = scaling.Apply(raw ?? DataSources.Load(dataOptions).Train);
             scaledWith = scaling;
+            raw = null;
         }
         return scaled;
     }
