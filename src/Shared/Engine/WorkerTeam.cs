@@ -13,7 +13,7 @@ namespace Backprop.Engine;
 /// Not re-entrant: one job at a time.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
-    "SemaphoreSlim and ManualResetEventSlim wait on monitors and hold no OS handle unless a WaitHandle is asked for; helpers end on their own")]
+    "SemaphoreSlim waits on a monitor and holds no OS handle unless its AvailableWaitHandle is asked for; helpers end on their own")]
 internal sealed class WorkerTeam
 {
     /// <summary>How long a helper thread waits for the next job before it ends.</summary>
@@ -23,7 +23,9 @@ internal sealed class WorkerTeam
 
     private readonly SemaphoreSlim[] _start;   // one per helper, so no helper can take another's job
     private readonly int[] _state;             // Exited, Idle or Claimed per helper
-    private readonly ManualResetEventSlim _done = new(false);
+    // Released once per job by the last member out. Not a ManualResetEventSlim: that one allocates its lock
+    // object the first time a Wait actually blocks, which may be in the middle of training.
+    private readonly SemaphoreSlim _done = new(0);
     private Action<int>? _job;
     private int _running;                      // members still in the job
     private Exception? _failure;
@@ -66,7 +68,6 @@ internal sealed class WorkerTeam
         _arrived = 0;
         _generation = 0;
         _running = Size;
-        _done.Reset();
         for (var m = 1; m < Size; m++)
         {
             // Claim an idle helper so it cannot time out now; start a new one if it had ended.
@@ -121,7 +122,7 @@ internal sealed class WorkerTeam
             Volatile.Write(ref _allocated[member], GC.GetAllocatedBytesForCurrentThread());
             // A helper is idle again before the caller can see the job done and claim it for the next one.
             if (member != 0) Volatile.Write(ref _state[member], Idle);
-            if (Interlocked.Decrement(ref _running) == 0) _done.Set();
+            if (Interlocked.Decrement(ref _running) == 0) _done.Release();
         }
     }
 
