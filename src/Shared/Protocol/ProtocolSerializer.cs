@@ -99,7 +99,12 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             WeightsManifest => new WeightsUpdate(reader.String(), reader.Int64(), reader.Tensor()),
             GradientManifest => new GradientComputed(reader.String(), reader.Int64(), reader.Int64(), reader.Int32(), reader.Int32(),
                 reader.Int32(), reader.Double(), reader.Int32(), ComputeSeconds: reader.Double(), Sum: reader.Tensor()),
-            FinishedManifest => new TrainingFinished(reader.Int64(), reader.Tensor(), reader.Byte() == 0 ? null : ReadReport(ref reader)),
+            FinishedManifest => new TrainingFinished(reader.Int64(), reader.Tensor(), reader.Byte() switch
+            {
+                0 => null,
+                1 => ReadReport(ref reader),
+                var b => throw new SerializationException($"TrainingFinished: report flag {b}"),
+            }),
             _ => throw new SerializationException($"unknown protocol manifest '{manifest}'"),
         };
         reader.End();
@@ -171,7 +176,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static byte[] Write(TrainingFinished f)
     {
-        var writer = new WireWriter(8 + Size(f.Parameters) + 1 + (f.LastEpoch is null ? 0 : 3 * 4 + 6 * 8));
+        var report = f.LastEpoch is null ? 0 : 3 * 4 + 6 * 8 + 1 + (f.LastEpoch.Timing is null ? 0 : 4 + 4 * 8 + 8);
+        var writer = new WireWriter(8 + Size(f.Parameters) + 1 + report);
         writer.Int64(f.Version);
         writer.Tensor(f.Parameters);
         writer.Byte(f.LastEpoch is null ? (byte)0 : (byte)1);
@@ -186,13 +192,31 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             writer.Int64(r.Elapsed.Ticks);
             writer.Int32(r.Samples);
             writer.Int64(r.SinceStart.Ticks);
+            writer.Byte(r.Timing is null ? (byte)0 : (byte)1);
+            if (r.Timing is { } t)
+            {
+                writer.Int32(t.Steps);
+                writer.Double(t.StepSeconds);
+                writer.Double(t.ComputeSeconds);
+                writer.Double(t.CoordinatorSeconds);
+                writer.Double(t.WireSeconds);
+                writer.Int64(t.WireBytes);
+            }
         }
         return writer.Done();
     }
 
-    private static EpochReport ReadReport(ref WireReader reader) =>
-        new(reader.Int32(), reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(),
+    private static EpochReport ReadReport(ref WireReader reader)
+    {
+        var report = new EpochReport(reader.Int32(), reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(),
             TimeSpan.FromTicks(reader.Int64()), reader.Int32(), SinceStart: TimeSpan.FromTicks(reader.Int64()));
+        return reader.Byte() switch
+        {
+            0 => report,
+            1 => report with { Timing = new StepTiming(reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(), reader.Int64()) },
+            var b => throw new SerializationException($"TrainingFinished: timing flag {b}"),
+        };
+    }
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);
 

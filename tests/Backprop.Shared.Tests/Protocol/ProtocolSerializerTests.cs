@@ -25,6 +25,7 @@ public sealed class ProtocolSerializerTests : IDisposable
         new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f]), 0.25),
         new TrainingFinished(5, FloatTensor.CopyOf([1f, 2f]), Report),
         new TrainingFinished(0, FloatTensor.CopyOf([]), null),
+        new TrainingFinished(9, FloatTensor.CopyOf([3f]), Report with { Timing = new StepTiming(40, 1.5, 0.75, 0.125, 0.25, 123_456_789_012) }),
     ];
 
     public static TheoryData<object> ControlMessages() =>
