@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures how long the coordinator takes to move a lost worker's part of a step:
-#  - SIGKILL: from the kill to "is unreachable" (part moved) and to the node's removal (downing);
+#  - SIGKILL: from the kill to "lost the connection" (part moved), to "is unreachable" (failure
+#    detection) and to the node's removal (downing);
 #  - SIGTERM: from the signal to "is leaving the cluster" (part moved, no failure detection).
 # Uses the cluster settings the product ships (heartbeat 1 s, acceptable pause 2 s, SBR stable-after 5 s).
 #
@@ -30,12 +31,15 @@ run() { # signal port
   local t0; t0=$(date -u +%s.%N)
   kill "-$signal" "$victim"
   if [ "$signal" = KILL ]; then
+    until grep -q "lost the connection to worker node" "$out.coordinator"; do sleep 0.05; done
     until grep -q "is unreachable" "$out.coordinator"; do sleep 0.05; done
     until grep -q "removing unreachable node\|Leader is removing" "$out.coordinator"; do sleep 0.05; done
-    local moved removed
-    moved=$(stamp "$(first_stamp "$out.coordinator" "is unreachable")")
+    local moved unreachable removed
+    moved=$(stamp "$(first_stamp "$out.coordinator" "lost the connection to worker node")")
+    unreachable=$(stamp "$(first_stamp "$out.coordinator" "is unreachable")")
     removed=$(stamp "$(first_stamp "$out.coordinator" "Leader is removing")")
-    printf "SIGKILL  part moved after %5.2f s   node removed after %5.2f s\n" "$(echo "$moved - $t0" | bc)" "$(echo "$removed - $t0" | bc)"
+    printf "SIGKILL  part moved after %5.2f s   unreachable after %5.2f s   node removed after %5.2f s\n" \
+      "$(echo "$moved - $t0" | bc)" "$(echo "$unreachable - $t0" | bc)" "$(echo "$removed - $t0" | bc)"
   else
     until grep -q "is leaving the cluster" "$out.coordinator"; do sleep 0.05; done
     local moved; moved=$(stamp "$(first_stamp "$out.coordinator" "is leaving the cluster")")

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using Akka.Remote;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;
@@ -33,6 +34,8 @@ public sealed record CoordinatorSettings(
     public TimeSpan WorkerWait => WorkerWaitTimeout ?? TimeSpan.FromSeconds(60);
     /// <summary>The waiting report interval (default 5 s).</summary>
     public TimeSpan WaitingReport => WaitingReportInterval ?? TimeSpan.FromSeconds(5);
+    /// <summary>How often a worker node set aside after a dropped connection is asked whether it is there (1 s).</summary>
+    public TimeSpan SuspendedProbe { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -104,13 +107,18 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         {
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
                 typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+            Context.System.EventStream.Subscribe(Self, typeof(DisassociatedEvent));
         }
     }
 
     /// <inheritdoc/>
     protected override void PostStop()
     {
-        if (_settings.DiscoverClusterWorkers) Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        if (_settings.DiscoverClusterWorkers)
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+            Context.System.EventStream.Unsubscribe(Self);
+        }
         _timing.Dispose();
     }
 
@@ -205,6 +213,14 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(removed => RemoveWorkerNode(removed.Member, "was removed from the cluster"));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.IReachabilityEvent>(_ => { });
+
+        // A worker node whose connection drops (its process died, or the network failed) is set aside
+        // and its part of the step moved at once, seconds before the failure detector could mark it
+        // unreachable. It stays a member and is asked every second whether it is there: if it answers
+        // it takes part again; if not, failure detection removes it as above. (Whoever finishes a node
+        // first wins: any worker computes the same bits.)
+        Receive<DisassociatedEvent>(lost => SuspendWorkerNode(lost.RemoteAddress));
+        Receive<ProbeSuspended>(_ => ProbeSuspendedWorkers());
     }
 
     private static void IdentifyWorker(Member member)
@@ -216,13 +232,21 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private void HandleIdentity(ActorIdentity identity)
     {
         if (identity.MessageId is not Address address) return;
-        if (identity.Subject is null)
+        var subject = identity.Subject is null || identity.Subject.IsNobody() ? null : identity.Subject;
+        if (_workerNodes.TryGetValue(address, out var known) && _workers.TryGetValue(known, out var state) && state.Suspended)
+        {
+            // The answer to a probe: the same worker is back, or the node is still away (a new
+            // incarnation of the node comes in through membership).
+            if (Equals(subject, known)) ResumeWorker(known, state);
+            return;
+        }
+        if (subject is null)
         {
             _log.Warning("worker node {0} has no /user/{1} actor", address, WorkerActorName);
             return;
         }
-        _workerNodes[address] = identity.Subject;
-        AddWorker(identity.Subject);
+        _workerNodes[address] = subject;
+        AddWorker(subject);
     }
 
     private void RemoveWorkerNode(Member member, string why)
@@ -246,9 +270,16 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         if (accepted.RunId != RunId || !_workers.TryGetValue(Sender, out var state) || state.Ready) return;
         state.Ready = true;
+        if (state.Suspended) return; // it joins when its connection is back
         _ready.Add(Sender);
         _log.Info("worker {0} ready ({1} ready)", Sender.Path, _ready.Count);
-        if (_phase != Phase.Waiting) return; // it takes part from the next step
+        JoinWork();
+    }
+
+    /// <summary>After a worker became ready: training goes on if it was waiting for workers (else the worker takes part from the next step).</summary>
+    private void JoinWork()
+    {
+        if (_phase != Phase.Waiting) return;
 
         if (_ready.Count < WorkersNeeded) return;
         Training();
@@ -272,11 +303,56 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private void RemoveWorker(IActorRef worker, string why)
     {
         if (!_workers.Remove(worker, out var state)) return;
-        _ready.Remove(worker);
+        var wasReady = _ready.Remove(worker);
+        MoveNodesOf(worker, wasReady, $"worker {worker.Path} {why}");
+    }
+
+    /// <summary>Gives the worker's unfinished nodes to the others; waits for workers if none is left.</summary>
+    private void MoveNodesOf(IActorRef worker, bool wasReady, string what)
+    {
         var orphans = _step?.Nodes.Values.Where(n => n.Result is null && n.AssignedTo.Remove(worker)).ToList() ?? [];
-        _log.Warning("worker {0} {1}; {2} ready workers left, {3} of its nodes to move", worker.Path, why, _ready.Count, orphans.Count);
-        foreach (var node in orphans.Where(n => n.AssignedTo.Count == 0)) Assign(node, exclude: worker);
-        if (_ready.Count == 0 && _step is not null && state.Ready) WaitingForWorkers();
+        _log.Warning("{0}; {1} ready workers left, {2} of its nodes to move", what, _ready.Count, orphans.Count);
+        foreach (var node in orphans.Where(n => n.AssignedTo.Count == 0))
+        {
+            Assign(node, exclude: worker);
+            if (_step is null) return; // the run failed
+        }
+        if (_ready.Count == 0 && _step is not null && wasReady) WaitingForWorkers();
+    }
+
+    private void SuspendWorkerNode(Address address)
+    {
+        if (!_workerNodes.TryGetValue(address, out var worker) || !_workers.TryGetValue(worker, out var state) || state.Suspended) return;
+        state.Suspended = true;
+        state.Busy = 0;
+        state.SentVersion = -1; // what was on its way may be lost
+        var wasReady = _ready.Remove(worker);
+        if (!Timers.IsTimerActive(ProbeSuspended.Key)) Timers.StartPeriodicTimer(ProbeSuspended.Key, ProbeSuspended.Instance, _settings.SuspendedProbe);
+        MoveNodesOf(worker, wasReady, $"lost the connection to worker node {address}; setting it aside until it answers again or is removed");
+    }
+
+    private void ProbeSuspendedWorkers()
+    {
+        var suspended = _workerNodes.Where(n => _workers.TryGetValue(n.Value, out var state) && state.Suspended).ToList();
+        if (suspended.Count == 0)
+        {
+            Timers.Cancel(ProbeSuspended.Key);
+            return;
+        }
+        foreach (var (address, worker) in suspended) worker.Tell(new Identify(address));
+    }
+
+    private void ResumeWorker(IActorRef worker, WorkerState state)
+    {
+        state.Suspended = false;
+        if (!state.Ready)
+        {
+            worker.Tell(_setup); // the setup may have been lost with the connection
+            return;
+        }
+        _ready.Add(worker);
+        _log.Info("worker {0} answers again ({1} ready)", worker.Path, _ready.Count);
+        JoinWork();
     }
 
     // ---- Steps ------------------------------------------------------------------------------
@@ -548,6 +624,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private sealed class WorkerState
     {
         public bool Ready { get; set; }
+        /// <summary>Its connection dropped: no work until it is back (or the node is removed).</summary>
+        public bool Suspended { get; set; }
         public long SentVersion { get; set; } = -1;
         public int Busy { get; set; }
     }
@@ -597,5 +675,11 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         public const string Key = "wait-report";
         public static readonly WaitReport Instance = new();
+    }
+
+    private sealed class ProbeSuspended
+    {
+        public const string Key = "probe-suspended";
+        public static readonly ProbeSuspended Instance = new();
     }
 }

@@ -64,7 +64,7 @@ public sealed class MultiNodeTests : Akka.TestKit.Xunit2.TestKit
     private IActorRef StartCoordinator(int epochs, int minWorkers) =>
         Sys.ActorOf(TrainingCoordinator.Props(
             new TrainingRun(Settings(epochs), Train, Test, Scaling),
-            new CoordinatorSettings(MinWorkers: minWorkers, DiscoverClusterWorkers: true),
+            new CoordinatorSettings(MinWorkers: minWorkers, DiscoverClusterWorkers: true) { SuspendedProbe = TimeSpan.FromMilliseconds(100) },
             _listener.Ref), "coordinator");
 
     /// <summary>A worker node joining this cluster; <paramref name="crashable"/> turns off the graceful leave on Terminate.</summary>
@@ -112,6 +112,32 @@ public sealed class MultiNodeTests : Akka.TestKit.Xunit2.TestKit
         EventFilter.Warning(contains: "1 ready workers left").ExpectOne(TimeSpan.FromSeconds(20), () => doomed.Terminate());
         var finished = _listener.FishForMessage<TrainingFinished>(_ => true, hint: "training finished");
         Assert.Equal(InProcessResult(4), finished.Parameters.Span.ToArray());
+    }
+
+    [Fact]
+    public void WorkerNodeWhoseConnectionDrops_IsSetAsideAtOnce_AndTakesPartAgainWhenItAnswers_WithTheSameBits()
+    {
+        StartCoordinator(epochs: 10, minWorkers: 2);
+        StartWorker();
+        var flaky = StartWorker(logLevel: "DEBUG");
+        _listener.ExpectMsg<EpochCompleted>();
+
+        // What remoting publishes when the connection to a node drops; here the node is alive and well
+        // (as after a network blip), so it must answer the coordinator's probe and be given work again.
+        var log = CreateTestProbe();
+        Sys.EventStream.Subscribe(log.Ref, typeof(Warning));
+        Sys.EventStream.Subscribe(log.Ref, typeof(Info));
+        var address = Akka.Cluster.Cluster.Get(flaky).SelfAddress;
+        Sys.EventStream.Publish(new Akka.Remote.DisassociatedEvent(Akka.Cluster.Cluster.Get(Sys).SelfAddress, address, inbound: true));
+        log.FishForMessage(m => m is Warning w && w.Message.ToString()!.Contains($"lost the connection to worker node {address}", StringComparison.Ordinal),
+            hint: "set aside");
+        log.FishForMessage(m => m is Info i && i.Message.ToString()!.Contains("answers again (2 ready)", StringComparison.Ordinal), hint: "back");
+        var computed = CreateTestProbe();
+        flaky.EventStream.Subscribe(computed.Ref, typeof(Debug));
+        computed.FishForMessage(m => m is Debug d && d.Message.ToString()!.Contains("computing chunks", StringComparison.Ordinal), hint: "takes part again");
+
+        var finished = _listener.FishForMessage<TrainingFinished>(_ => true, hint: "training finished");
+        Assert.Equal(InProcessResult(10), finished.Parameters.Span.ToArray());
     }
 
     [Fact]

@@ -73,6 +73,50 @@ public sealed partial class MultiProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task WorkerProcessKilled_HasItsPartMovedOnTheDroppedConnection_WithoutFailureDetection()
+    {
+        // Failure detection that would take ten minutes on every node: only the dropped connection can move the part.
+        var config = Path.GetTempFileName();
+        await File.WriteAllTextAsync(config, "akka.cluster.failure-detector.acceptable-heartbeat-pause = 600s");
+        try
+        {
+            var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "2", "--epochs", "40", "--verbose",
+                "--config", config, "--step-timeout", "600");
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            var lines = new List<string>();
+            async Task<string> ReadUntil(string pattern)
+            {
+                while (true)
+                {
+                    var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token)
+                               ?? throw new InvalidOperationException("coordinator exited: " + string.Join("\n", lines) + await coordinator.Error);
+                    lines.Add(line);
+                    if (Regex.IsMatch(line, pattern)) return line;
+                }
+            }
+            var port = Listening().Match(await ReadUntil(Listening().ToString())).Groups[1].Value;
+            var survivor = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--config", config);
+            var victim = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--config", config);
+            _ = survivor.Process.StandardOutput.ReadToEndAsync();
+            _ = victim.Process.StandardOutput.ReadToEndAsync();
+            await ReadUntil(@"^epoch +2/");
+
+            victim.Process.Kill(); // SIGKILL
+            await ReadUntil("lost the connection to worker node");
+            var rest = await coordinator.Process.StandardOutput.ReadToEndAsync(timeout.Token);
+            await coordinator.Process.WaitForExitAsync(timeout.Token);
+            var output = string.Join("\n", lines) + "\n" + rest;
+            Assert.True(coordinator.Process.ExitCode == 0, output + await coordinator.Error);
+            Assert.Matches(@"(?m)^epoch +40/40", output);
+            Assert.DoesNotContain("is unreachable", output);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public async Task WorkerWithOtherData_IsRefusedNamingBothHashes_AndTheRunGivesUp()
     {
         var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--worker-timeout", "20", "--quiet"); // long enough for a slow worker start on a loaded machine
