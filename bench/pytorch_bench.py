@@ -2,11 +2,18 @@
 """PyTorch side of `backprop bench`: the same three nets, the same step, the same timing.
 
 One training step = gather a batch of 256 Fashion-MNIST samples from the (max-scaled) training
-set by a random permutation, forward, loss, backward, plain SGD update. For each net and thread
-count: warm-up steps, then several timed repetitions of a fixed number of steps; the median
-samples/s is reported. Prints one JSON object per line, e.g.
+set by a random permutation, forward, loss, backward, plain SGD update.
+
+Standalone: for each net and thread count, warm-up steps, then several timed repetitions of a fixed
+number of steps; the median samples/s is reported. Prints one JSON object per line, e.g.
   {"net": "784-30-10", "threads": 1, "samples_per_second": 312000.0, "repetitions": [...]}
-and a first line {"torch": "1.13.0", ...}. Used by src/Coordinator/Cli/BenchCommand.cs.
+after a first line {"torch": "1.13.0", ...}.
+
+--serve (how src/Coordinator/Cli/BenchCommand.cs uses it): after the first line, reads requests
+  {"net": "784-30-10", "threads": 1, "steps": 50}
+one per line on stdin, runs that many steps of the net (its model kept from request to request, so
+the first requests are the warm-up) and answers {"samples_per_second": ...}. The caller alternates
+these repetitions with its own, so both sides see the same machine.
 """
 import argparse
 import gzip
@@ -83,9 +90,9 @@ def build(sizes, hidden):
     return torch.nn.Sequential(*layers)
 
 
-def measure(name, x, y, threads, batch, warmup, repetitions, steps):
+def make_step(name, x, y, batch):
+    """One training step of the named net, as a function (the model and the batch order live in it)."""
     sizes, hidden, loss_kind = NETS[name]
-    set_threads(threads)
     torch.manual_seed(1)
     model = build(sizes, hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -112,15 +119,40 @@ def measure(name, x, y, threads, batch, warmup, repetitions, steps):
         loss.backward()
         optimizer.step()
 
+    return step
+
+
+def timed(step, steps, batch):
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def measure(name, x, y, threads, batch, warmup, repetitions, steps):
+    set_threads(threads)
+    step = make_step(name, x, y, batch)
     for _ in range(warmup):
         step()
-    rates = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(steps * batch / (time.perf_counter() - start))
+    rates = [timed(step, steps, batch) for _ in range(repetitions)]
     return statistics.median(rates), rates
+
+
+def serve(x, y, batch):
+    steps_by_key = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        name, threads, steps = request["net"], int(request["threads"]), int(request["steps"])
+        if name not in NETS or threads < 1 or steps < 1:
+            sys.exit(f"error: bad request {line.strip()}")
+        set_threads(threads)
+        key = (name, threads)
+        if key not in steps_by_key:
+            steps_by_key[key] = make_step(name, x, y, batch)
+        rate = timed(steps_by_key[key], steps, batch)
+        print(json.dumps({"samples_per_second": round(rate, 1)}), flush=True)
 
 
 def main():
@@ -131,12 +163,16 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=1.0, help="approximate time of one repetition")
+    parser.add_argument("--serve", action="store_true", help="answer timing requests from stdin (see above)")
     args = parser.parse_args()
 
     x, y = load(args.data)
     blas = _OPENBLAS.openblas_get_config().decode() if _OPENBLAS is not None else "unknown"
     print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "batch": args.batch, "blas": blas,
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
+    if args.serve:
+        serve(x, y, args.batch)
+        return
     for name in args.nets.split(","):
         for threads in sorted({int(t) for t in args.threads.split(",")}):
             # Size a repetition from a short probe, so every net takes about the same time.

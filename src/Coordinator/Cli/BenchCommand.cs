@@ -79,35 +79,36 @@ internal sealed class BenchCommand
         if (train.FeatureCount != 784 || train.ClassCount != 10) throw new InvalidInputException($"--data {dataName}: expected 784 features and 10 classes (Fashion-MNIST)");
 
         output.WriteLine($"machine  {Environment.ProcessorCount} logical processors, {Gemm.KernelDescription}, .NET {Environment.Version}");
-        output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; median of {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");
+        output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");
         var peak = MeasurePeak(output);
         var python = result.GetValue(_python);
         var torch = python == "none" ? null : FindTorch(python, output);
         var script = torch is null ? null : FindScript();
         if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
+        using var peer = torch is not null && script is not null ? PyTorchPeer.Start(torch, script, idxDirectory, batch, error) : null;
+        if (peer is not null) output.WriteLine("pairs    each of our repetitions is paired with one of PyTorch's right beside it (alternating who goes first); ours/PyTorch is the median of the pairs' ratios");
         output.WriteLine();
-        output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13}");
+        output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13} {"pair range",12}");
 
         foreach (var (name, architecture) in nets)
         {
-            var ours = threads.Select(t => Measure(architecture, train, batch, chunk, t, repetitions, seconds)).ToArray();
-            var theirs = torch is not null && script is not null
-                ? RunPyTorch(torch, script, idxDirectory, name, threads, batch, repetitions, seconds, error)
-                : [];
             var flops = FlopsPerSample(architecture);
             for (var i = 0; i < threads.Length; i++)
             {
-                var gflops = flops * ours[i] / 1e9;
+                var (ours, theirs, ratios) = Measure(architecture, train, batch, chunk, threads[i], repetitions, seconds,
+                    peer is null ? null : steps => peer.Rate(name, threads[i], steps));
+                var gflops = flops * ours / 1e9;
                 var ofPeak = peak > 0 ? $"{gflops / (threads[i] * peak):P0}" : "-";
-                var pytorch = theirs.TryGetValue(threads[i], out var rate) ? rate : double.NaN;
-                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours[i],15:N0} {gflops,8:F1} {ofPeak,9} " +
-                    $"{(double.IsNaN(pytorch) ? "-" : pytorch.ToString("N0", CultureInfo.InvariantCulture)),18} {(double.IsNaN(pytorch) ? "-" : (ours[i] / pytorch).ToString("F2", CultureInfo.InvariantCulture)),13}");
+                var pytorch = double.IsNaN(theirs) ? "-" : theirs.ToString("N0", CultureInfo.InvariantCulture);
+                var ratio = ratios.Length == 0 ? "-" : Median(ratios).ToString("F2", CultureInfo.InvariantCulture);
+                var range = ratios.Length == 0 ? "-" : $"{ratios.Min().ToString("F2", CultureInfo.InvariantCulture)}–{ratios.Max().ToString("F2", CultureInfo.InvariantCulture)}";
+                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours,15:N0} {gflops,8:F1} {ofPeak,9} {pytorch,18} {ratio,13} {range,12}");
             }
         }
         output.WriteLine();
-        output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update; GFLOP/s counts 2·n_in·n_out per layer for the");
-        output.WriteLine("forward pass and the weight gradient, and again for the backward error of every layer but the first;");
-        output.WriteLine("t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
+        output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update (medians of the repetitions); GFLOP/s counts");
+        output.WriteLine("2·n_in·n_out per layer for the forward pass and the weight gradient, and again for the backward error of every layer");
+        output.WriteLine("but the first; t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
         return CommandLine.Ok;
     }
 
@@ -137,8 +138,13 @@ internal sealed class BenchCommand
         return flops;
     }
 
-    /// <summary>Median samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order.</summary>
-    internal static double Measure(Architecture architecture, DataSet train, int batch, int chunk, int threads, int repetitions, double seconds)
+    /// <summary>
+    /// Samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order: the median of the
+    /// repetitions, and when <paramref name="peer"/> (steps → the peer's samples/s over that many steps)
+    /// is given, the peer's median and the ratio ours/peer of each pair of repetitions taken back to back.
+    /// </summary>
+    internal static (double Ours, double Theirs, double[] Ratios) Measure(Architecture architecture, DataSet train, int batch, int chunk, int threads,
+        int repetitions, double seconds, Func<int, double>? peer)
     {
         var engine = new BatchEngine(architecture, chunk, threads);
         var θ = Initialization.Create(architecture, seed: 1);
@@ -164,13 +170,36 @@ internal sealed class BenchCommand
             for (var s = 0; s < steps; s++) Step();
             return steps * batch / clock.Elapsed.TotalSeconds;
         }
+        int StepsFor(double rate) => Math.Max(5, (int)(seconds * rate / batch));
+
+        // Size a repetition of each side from a short probe, so every net takes about the same time; then warm up.
         for (var s = 0; s < 3; s++) Step();
-        var stepsPerRepetition = Math.Max(5, (int)(seconds * Time(5) / batch));
-        Time(Math.Max(5, stepsPerRepetition / 5)); // warm-up
-        var rates = new double[repetitions];
-        for (var r = 0; r < repetitions; r++) rates[r] = Time(stepsPerRepetition);
-        Array.Sort(rates);
-        return rates[repetitions / 2];
+        var ourSteps = StepsFor(Time(5));
+        Time(Math.Max(5, ourSteps / 5));
+        var theirSteps = 0;
+        if (peer is not null)
+        {
+            peer(3);
+            theirSteps = StepsFor(peer(5));
+            peer(Math.Max(5, theirSteps / 5));
+        }
+        var ours = new double[repetitions];
+        var theirs = new double[peer is null ? 0 : repetitions];
+        for (var r = 0; r < repetitions; r++)
+        {
+            // Alternate who goes first, so a machine that drifts in one direction favours neither.
+            if (peer is not null && r % 2 == 1) theirs[r] = peer(theirSteps);
+            ours[r] = Time(ourSteps);
+            if (peer is not null && r % 2 == 0) theirs[r] = peer(theirSteps);
+        }
+        var ratios = theirs.Any(double.IsNaN) ? [] : ours.Zip(theirs, (a, b) => a / b).ToArray();
+        return (Median(ours), peer is null || ratios.Length == 0 ? double.NaN : Median(theirs), ratios);
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>Prints and returns OpenBLAS's 1-thread sgemm GFLOP/s at 1024³ (0 when OpenBLAS is missing), with ours beside it.</summary>
@@ -238,30 +267,85 @@ internal sealed class BenchCommand
         return null;
     }
 
-    /// <summary>Runs bench/pytorch_bench.py for one net; returns samples/s by thread count.</summary>
-    private static Dictionary<int, double> RunPyTorch(string python, string script, string idxDirectory, string net, int[] threads,
-        int batch, int repetitions, double seconds, TextWriter error)
+    /// <summary>
+    /// bench/pytorch_bench.py --serve: one python process for the whole run that times PyTorch's steps on
+    /// request, so its repetitions can sit right beside ours. After a failure every answer is NaN.
+    /// </summary>
+    private sealed class PyTorchPeer : IDisposable
     {
-        string[] arguments =
-        [
-            script, "--data", idxDirectory, "--nets", net, "--threads", string.Join(',', threads),
-            "--batch", batch.ToString(CultureInfo.InvariantCulture), "--repetitions", repetitions.ToString(CultureInfo.InvariantCulture),
-            "--seconds", seconds.ToString(CultureInfo.InvariantCulture),
-        ];
-        var text = RunPython(python, arguments, TimeSpan.FromMinutes(30), out var exitCode);
-        var rates = new Dictionary<int, double>();
-        if (exitCode != 0)
+        private readonly Process _process;
+        private readonly TextWriter _error;
+        private readonly string _script;
+        private bool _failed;
+
+        private PyTorchPeer(Process process, string script, TextWriter error)
         {
-            error.WriteLine($"warning: {script} failed (exit {exitCode}); PyTorch column left empty");
-            return rates;
+            _process = process;
+            _script = script;
+            _error = error;
         }
-        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+
+        public static PyTorchPeer? Start(string python, string script, string idxDirectory, int batch, TextWriter error)
         {
-            using var json = JsonDocument.Parse(line);
-            if (json.RootElement.TryGetProperty("samples_per_second", out var rate))
-                rates[json.RootElement.GetProperty("threads").GetInt32()] = rate.GetDouble();
+            var start = new ProcessStartInfo(python)
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false,
+            };
+            foreach (var argument in new[] { script, "--data", idxDirectory, "--batch", batch.ToString(CultureInfo.InvariantCulture), "--serve" })
+                start.ArgumentList.Add(argument);
+            var process = Process.Start(start)!;
+            var peer = new PyTorchPeer(process, script, error);
+            // The first line describes torch and its BLAS; it arrives once the data is loaded.
+            if (peer.ReadLine() is null) return null;
+            return peer;
         }
-        return rates;
+
+        /// <summary>PyTorch's samples/s over <paramref name="steps"/> steps of the net, or NaN if the script failed.</summary>
+        public double Rate(string net, int threads, int steps)
+        {
+            if (_failed) return double.NaN;
+            _process.StandardInput.WriteLine(JsonSerializer.Serialize(new { net, threads, steps }));
+            _process.StandardInput.Flush();
+            var line = ReadLine();
+            if (line is null) return double.NaN;
+            try
+            {
+                using var json = JsonDocument.Parse(line);
+                return json.RootElement.GetProperty("samples_per_second").GetDouble();
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                Fail($"unexpected answer {line}");
+                return double.NaN;
+            }
+        }
+
+        private string? ReadLine()
+        {
+            var line = _process.StandardOutput.ReadLine();
+            if (line is null) Fail($"exited (code {(_process.WaitForExit(10_000) ? _process.ExitCode.ToString(CultureInfo.InvariantCulture) : "?")})");
+            return line;
+        }
+
+        private void Fail(string what)
+        {
+            if (!_failed) _error.WriteLine($"warning: {_script} {what}; PyTorch columns left empty from here on");
+            _failed = true;
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                _process.StandardInput.Close(); // the script ends at the end of its input
+                if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // already gone
+            }
+            _process.Dispose();
+        }
     }
 
     private static string RunPython(string python, IEnumerable<string> arguments, TimeSpan timeout, out int exitCode)
