@@ -174,11 +174,29 @@ public sealed class MomentumSgd(Architecture architecture, OptimizerSettings set
     protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
     {
         var μ = Settings.Momentum;
-        for (var i = start; i < start + count; i++)
+        var velocity = _velocity.AsSpan();
+        // Vectors where they fit, the same operations one by one for the rest: the same bits either way.
+        var i = start;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var n = new Vector<float>(inverseCount);
+            var l2 = new Vector<float>(λ);
+            var rate = new Vector<float>(η);
+            var keep = new Vector<float>(μ);
+            for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var w = new Vector<float>(θ[i..]);
+                var g = new Vector<float>(sum[i..]) * n + l2 * w;
+                var v = keep * new Vector<float>(velocity[i..]) + g;
+                v.CopyTo(velocity[i..]);
+                (w - rate * v).CopyTo(θ[i..]);
+            }
+        }
+        for (; i < start + count; i++)
         {
             var g = sum[i] * inverseCount + λ * θ[i];
-            _velocity[i] = μ * _velocity[i] + g;  // v ← μv + g
-            θ[i] -= η * _velocity[i];            // θ ← θ − ηv
+            velocity[i] = μ * velocity[i] + g;  // v ← μv + g
+            θ[i] -= η * velocity[i];            // θ ← θ − ηv
         }
     }
 }
@@ -204,13 +222,35 @@ public sealed class Adam(Architecture architecture, OptimizerSettings settings) 
     protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
     {
         float β1 = Settings.Beta1, β2 = Settings.Beta2, ε = Settings.Epsilon;
-        for (var i = start; i < start + count; i++)
+        Span<float> m = _m, v = _v;
+        // Vectors where they fit, the same operations one by one for the rest: the same bits either way
+        // (√ and ÷ are correctly rounded in both).
+        var i = start;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var n = new Vector<float>(inverseCount);
+            var l2 = new Vector<float>(λ);
+            var rate = new Vector<float>(η);
+            Vector<float> b1 = new(β1), c1 = new(1 - β1), b2 = new(β2), c2 = new(1 - β2), e = new(ε);
+            Vector<float> mCorrection = new(_mCorrection), vCorrection = new(_vCorrection);
+            for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var w = new Vector<float>(θ[i..]);
+                var g = new Vector<float>(sum[i..]) * n + l2 * w;
+                var m1 = b1 * new Vector<float>(m[i..]) + c1 * g;
+                var v1 = b2 * new Vector<float>(v[i..]) + c2 * g * g;
+                m1.CopyTo(m[i..]);
+                v1.CopyTo(v[i..]);
+                (w - rate * (m1 * mCorrection) / (Vector.SquareRoot(v1 * vCorrection) + e)).CopyTo(θ[i..]);
+            }
+        }
+        for (; i < start + count; i++)
         {
             var g = sum[i] * inverseCount + λ * θ[i];
-            _m[i] = β1 * _m[i] + (1 - β1) * g;       // first moment
-            _v[i] = β2 * _v[i] + (1 - β2) * g * g;   // second moment
-            var mHat = _m[i] * _mCorrection;
-            var vHat = _v[i] * _vCorrection;
+            m[i] = β1 * m[i] + (1 - β1) * g;       // first moment
+            v[i] = β2 * v[i] + (1 - β2) * g * g;   // second moment
+            var mHat = m[i] * _mCorrection;
+            var vHat = v[i] * _vCorrection;
             θ[i] -= η * mHat / (MathF.Sqrt(vHat) + ε);
         }
     }

@@ -49,6 +49,64 @@ public class OptimizerTests
         Assert.Equal(1, adam.StepCount);
     }
 
+    /// <summary>
+    /// The optimizers (vectorized where vectors fit) against the formulas written out one parameter at a
+    /// time, bit for bit, over several steps with weight decay, on layers whose sizes are not multiples
+    /// of any vector width.
+    /// </summary>
+    [Theory]
+    [InlineData(OptimizerKind.Sgd)]
+    [InlineData(OptimizerKind.Momentum)]
+    [InlineData(OptimizerKind.Adam)]
+    public void Step_MatchesTheScalarFormulasBitForBit(OptimizerKind kind)
+    {
+        var architecture = new Architecture([37, 19, 5], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy);
+        var settings = new OptimizerSettings(kind, LearningRate: 0.03f, Momentum: 0.8f, WeightDecay: 0.01f);
+        var random = new Random(3);
+        var θ = new float[architecture.ParameterCount];
+        for (var i = 0; i < θ.Length; i++) θ[i] = (float)(random.NextDouble() - 0.5);
+        var expected = (float[])θ.Clone();
+        var optimizer = Optimizer.Create(architecture, settings);
+        var m = new float[θ.Length];
+        var v = new float[θ.Length];
+        for (var t = 1; t <= 5; t++)
+        {
+            var sum = new float[θ.Length];
+            for (var i = 0; i < sum.Length; i++) sum[i] = (float)(random.NextDouble() * 8 - 4);
+            optimizer.Step(θ, sum, sampleCount: 3);
+
+            var inverseCount = 1f / 3;
+            var mCorrection = (float)(1 / (1 - Math.Pow(settings.Beta1, t)));
+            var vCorrection = (float)(1 / (1 - Math.Pow(settings.Beta2, t)));
+            for (var l = 0; l < architecture.LayerCount; l++)
+            {
+                foreach (var (start, count, λ) in new[] { (architecture.WeightOffset(l), architecture.WeightCount(l), settings.WeightDecay), (architecture.BiasOffset(l), architecture.OutputsOf(l), 0f) })
+                {
+                    for (var i = start; i < start + count; i++)
+                    {
+                        var g = sum[i] * inverseCount + λ * expected[i];
+                        switch (kind)
+                        {
+                            case OptimizerKind.Sgd:
+                                expected[i] -= settings.LearningRate * g;
+                                break;
+                            case OptimizerKind.Momentum:
+                                m[i] = settings.Momentum * m[i] + g;
+                                expected[i] -= settings.LearningRate * m[i];
+                                break;
+                            default:
+                                m[i] = settings.Beta1 * m[i] + (1 - settings.Beta1) * g;
+                                v[i] = settings.Beta2 * v[i] + (1 - settings.Beta2) * g * g;
+                                expected[i] -= settings.LearningRate * (m[i] * mCorrection) / (MathF.Sqrt(v[i] * vCorrection) + settings.Epsilon);
+                                break;
+                        }
+                    }
+                }
+            }
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), θ.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
     [Fact]
     public void Warmup_RaisesLearningRateLinearly()
     {
