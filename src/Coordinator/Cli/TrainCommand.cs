@@ -121,14 +121,24 @@ internal sealed class TrainCommand
         return command;
     }
 
+    /// <summary>
+    /// Loads and scales the data. Only the scaled sets leave this method: the raw split (as large again)
+    /// is garbage once scaled, and would otherwise live as long as the training in RunAsync's state.
+    /// The raw training set's hash, which the model file records, is taken here when asked for.
+    /// </summary>
+    private (DataSet Train, DataSet Test, FeatureScaling Scaling, string Name, string? Hash) LoadData(ParseResult result, bool hashRawData)
+    {
+        var split = DataSources.Load(_data.Read(result));
+        var scaling = FeatureScaling.Fit(result.GetValue(_scale), split.Train);
+        return (scaling.Apply(split.Train), scaling.Apply(split.Test), scaling, split.Train.Name, hashRawData ? split.Train.ContentHash : null);
+    }
+
     private async Task<int> RunAsync(ParseResult result, TextWriter output, CancellationToken cancellation)
     {
         var quiet = result.GetValue(_quiet);
         var workers = result.GetValue(_workers);
-        var split = DataSources.Load(_data.Read(result));
-        var scaling = FeatureScaling.Fit(result.GetValue(_scale), split.Train);
-        var train = scaling.Apply(split.Train);
-        var test = scaling.Apply(split.Test);
+        var savePath = result.GetValue(_save);
+        var (train, test, scaling, dataName, dataHash) = LoadData(result, hashRawData: savePath is not null);
         var architecture = BuildArchitecture(result, train);
 
         var kind = result.GetValue(_optimizer);
@@ -143,7 +153,7 @@ internal sealed class TrainCommand
         var settings = new TrainingSettings(architecture, optimizer, result.GetValue(_batchSize), result.GetValue(_epochs), result.GetValue(_seed), result.GetValue(_chunkSize), result.GetValue(_threads));
         if (!quiet)
         {
-            output.WriteLine($"data     {split.Train.Name}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
+            output.WriteLine($"data     {dataName}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
             output.WriteLine($"network  {architecture} ({architecture.ParameterCount:N0} parameters)");
             output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}, {workers} worker{(workers == 1 ? "" : "s")}");
         }
@@ -184,13 +194,13 @@ internal sealed class TrainCommand
 
         output.WriteLine($"test accuracy {last.TestAccuracy:F4}, test loss {last.TestLoss:F4}");
         if (result.GetValue(_targetAccuracy) is { } target) output.WriteLine(FormatTarget(target, last));
-        var path = result.GetValue(_save);
+        var path = savePath;
         if (path is not null)
         {
             var metadata = new Dictionary<string, string>
             {
-                ["data"] = split.Train.Name,
-                ["data.sha256"] = split.Train.ContentHash,
+                ["data"] = dataName,
+                ["data.sha256"] = dataHash!,
                 ["classes"] = train.ClassCount.ToString(CultureInfo.InvariantCulture),
                 ["optimizer"] = OptimizerSettings.Name(kind),
                 ["learning-rate"] = optimizer.LearningRate.ToString(CultureInfo.InvariantCulture),
