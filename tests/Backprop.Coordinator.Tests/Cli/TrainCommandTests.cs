@@ -85,6 +85,18 @@ public sealed partial class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void TrainSave_RecordsTheRawDataSetsNameAndHash()
+    {
+        var path = Path.Combine(_dir, "meta.bpm");
+        var (code, _, error) = CommandLineRunner.Run("train", "--epochs", "1", "--save", path, "--quiet");
+        Assert.True(code == 0, error);
+        var metadata = Backprop.Models.ModelFile.Load(path).Metadata;
+        var raw = Backprop.Data.DataSources.Load(new Backprop.Data.DataOptions("digits")).Train;
+        Assert.Equal(raw.Name, metadata["data"]);
+        Assert.Equal(raw.ContentHash, metadata["data.sha256"]);
+    }
+
+    [Fact]
     public void Train_SameSeed_GivesTheSameModelBytes()
     {
         string a = Path.Combine(_dir, "a.bpm"), b = Path.Combine(_dir, "b.bpm");
