@@ -296,8 +296,9 @@ internal sealed class BenchCommand
             var process = Process.Start(start)!;
             var peer = new PyTorchPeer(process, script, error);
             // The first line describes torch and its BLAS; it arrives once the data is loaded.
-            if (peer.ReadLine() is null) return null;
-            return peer;
+            if (peer.ReadLine() is not null) return peer;
+            peer.Dispose();
+            return null;
         }
 
         /// <summary>PyTorch's samples/s over <paramref name="steps"/> steps of the net, or NaN if the script failed.</summary>
