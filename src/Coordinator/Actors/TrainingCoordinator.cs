@@ -235,10 +235,17 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         var subject = identity.Subject is null || identity.Subject.IsNobody() ? null : identity.Subject;
         if (_workerNodes.TryGetValue(address, out var known) && _workers.TryGetValue(known, out var state) && state.Suspended)
         {
-            // The answer to a probe: the same worker is back, or the node is still away (a new
-            // incarnation of the node comes in through membership).
-            if (Equals(subject, known)) ResumeWorker(known, state);
-            return;
+            // The answer to a probe: the same worker is back, or the node is still away.
+            if (Equals(subject, known))
+            {
+                ResumeWorker(known, state);
+                return;
+            }
+            if (subject is null) return;
+            // A new incarnation of the node at the same address (found through membership): the old
+            // worker is gone for good.
+            Context.Unwatch(known);
+            RemoveWorker(known, "was replaced by a new incarnation of its node");
         }
         if (subject is null)
         {

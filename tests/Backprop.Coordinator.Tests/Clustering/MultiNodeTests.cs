@@ -61,10 +61,10 @@ public sealed class MultiNodeTests : Akka.TestKit.Xunit2.TestKit
         return TrainingHost.RunLocalAsync(run, 1, new CoordinatorSettings()).GetAwaiter().GetResult().Parameters.Span.ToArray();
     }
 
-    private IActorRef StartCoordinator(int epochs, int minWorkers) =>
+    private IActorRef StartCoordinator(int epochs, int minWorkers, TimeSpan? probe = null) =>
         Sys.ActorOf(TrainingCoordinator.Props(
             new TrainingRun(Settings(epochs), Train, Test, Scaling),
-            new CoordinatorSettings(MinWorkers: minWorkers, DiscoverClusterWorkers: true) { SuspendedProbe = TimeSpan.FromMilliseconds(100) },
+            new CoordinatorSettings(MinWorkers: minWorkers, DiscoverClusterWorkers: true) { SuspendedProbe = probe ?? TimeSpan.FromMilliseconds(100) },
             _listener.Ref), "coordinator");
 
     /// <summary>A worker node joining this cluster; <paramref name="crashable"/> turns off the graceful leave on Terminate.</summary>
@@ -143,6 +143,31 @@ public sealed class MultiNodeTests : Akka.TestKit.Xunit2.TestKit
 
         var finished = _listener.FishForMessage<TrainingFinished>(_ => true, hint: "training finished");
         Assert.Equal(InProcessResult(10), finished.Parameters.Span.ToArray());
+    }
+
+    [Fact]
+    public void WorkerNodeSetAside_ThatComesBackAsANewIncarnation_IsReplacedByIt()
+    {
+        // Probes far apart, so the set-aside worker cannot answer before the new incarnation shows up.
+        var coordinator = StartCoordinator(epochs: 3, minWorkers: 1, probe: TimeSpan.FromMinutes(10));
+        var node = StartWorker();
+        _listener.ExpectMsg<EpochCompleted>();
+        coordinator.Tell(PauseTraining.Instance);
+        _listener.FishForMessage<TrainingPaused>(_ => true, hint: "paused");
+
+        var log = CreateTestProbe();
+        Sys.EventStream.Subscribe(log.Ref, typeof(Warning));
+        var address = Akka.Cluster.Cluster.Get(node).SelfAddress;
+        Sys.EventStream.Publish(new Akka.Remote.DisassociatedEvent(Akka.Cluster.Cluster.Get(Sys).SelfAddress, address, inbound: true));
+        log.FishForMessage(m => m is Warning w && w.Message.ToString()!.Contains($"lost the connection to worker node {address}", StringComparison.Ordinal),
+            hint: "set aside");
+
+        // What membership's Identify brings back when the node restarted on the same address: another worker actor.
+        var incarnation = CreateTestProbe();
+        coordinator.Tell(new ActorIdentity(address, incarnation.Ref));
+        log.FishForMessage(m => m is Warning w && w.Message.ToString()!.Contains("was replaced by a new incarnation", StringComparison.Ordinal),
+            hint: "old worker dropped");
+        incarnation.ExpectMsg<SetupRun>();
     }
 
     [Fact]
