@@ -35,10 +35,9 @@
 #   -- ARGS            extra options for every coordinator (e.g. -- --half-gradients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
-data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
-[ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
+. bench/common.sh
+data=$default_data
 workers=2 threads=1 nets="784-30-10,784-256-128-10,784-1024-1024-10" epochs_list="20,8,4" lr=0.05
 tta_seeds="1,2,3" tta_target=0.88 ddp=1 throughput=1 tta=1 python="" logs="" extra=()
 while [ $# -gt 0 ]; do
@@ -61,7 +60,8 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-data=$(cd "$data" && pwd) || { echo "error: --data $data: no such directory" >&2; exit 2; }
+[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
+data=$(cd "$data" && pwd)
 IFS=, read -ra net_names <<< "$nets"
 IFS=, read -ra net_epochs <<< "$epochs_list"
 IFS=, read -ra seeds <<< "$tta_seeds"
@@ -73,29 +73,10 @@ fi
 if [ "$ddp" = 1 ] && [ -z "$python" ]; then echo "error: no python with torch found (--python PATH, or --no-ddp)" >&2; exit 2; fi
 summary_python=${python:-python3}
 
-if [ -n "$logs" ]; then mkdir -p "$logs"; keep=1; else logs=$(mktemp -d); keep=0; fi
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$keep" = 1 ] || rm -rf "$logs"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+open_logs "$logs"
 
 echo "building (Release)…" >&2
-dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
-coordinator_dll=src/Coordinator/bin/Release/net10.0/backprop.dll
-worker_dll=src/Worker/bin/Release/net10.0/backprop-worker.dll
-
-net_args() {
-  case "$1" in
-    784-30-10) echo "--layers 784,30,10 --activation logistic --cost quadratic" ;;
-    784-256-128-10) echo "--layers 784,256,128,10 --activation relu --cost cross-entropy" ;;
-    784-1024-1024-10) echo "--layers 784,1024,1024,10 --activation relu --cost cross-entropy" ;;
-    *) echo "error: unknown net $1" >&2; exit 2 ;;
-  esac
-}
+build_release
 
 # Waits until FILE has a line matching REGEX; fails if PID exits first or after TIMEOUT seconds.
 wait_for() {
@@ -159,7 +140,7 @@ if [ "$throughput" = 1 ]; then
     prefix="$logs/throughput-$net"
     echo "$net: coordinator + $workers workers, $epochs epochs…" >&2
     # shellcheck disable=SC2046
-    start_cluster "$prefix" $(net_args "$net") --optimizer sgd --lr "$lr" --batch-size 256 --epochs "$epochs" --stats
+    start_cluster "$prefix" $(reference_net_args "$net") --optimizer sgd --lr "$lr" --batch-size 256 --epochs "$epochs" --stats
     wait_for "$prefix.coordinator" '^epoch +2/' "$coordinator_pid" 1800
     sample > "$prefix.samples"
     wait_for "$prefix.coordinator" "^epoch +$((epochs - 1))/" "$coordinator_pid" 3600
@@ -181,7 +162,7 @@ if [ "$tta" = 1 ]; then
     prefix="$logs/tta-seed$seed"
     echo "time to accuracy $tta_target, seed $seed: coordinator + $workers workers…" >&2
     # shellcheck disable=SC2046
-    start_cluster "$prefix" $(net_args $tta_net) --optimizer momentum --momentum 0.9 --lr 0.05 --batch-size 256 \
+    start_cluster "$prefix" $(reference_net_args "$tta_net") --optimizer momentum --momentum 0.9 --lr 0.05 --batch-size 256 \
       --epochs 40 --seed "$seed" --target-accuracy "$tta_target"
     finish_cluster "$prefix"
     echo "tta-ours $seed $prefix.coordinator" >> "$results"

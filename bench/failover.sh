@@ -9,9 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
-dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
-coordinator_dll=src/Coordinator/bin/Release/net10.0/backprop.dll
-worker_dll=src/Worker/bin/Release/net10.0/backprop-worker.dll
+. bench/common.sh
+build_release
 log=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$log"' EXIT
 

@@ -14,9 +14,8 @@
 # gradients, the largest per-epoch accuracy difference, and the first epoch at 0.88 test accuracy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
-data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
-[ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
+. bench/common.sh
+data=$default_data
 seeds=1,2,3 configs=a,b,c logs=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,12 +27,11 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-data=$(cd "$data" && pwd) || { echo "error: --data $data: no such directory" >&2; exit 2; }
-if [ -n "$logs" ]; then mkdir -p "$logs"; keep=1; else logs=$(mktemp -d); keep=0; fi
-trap '[ "$keep" = 1 ] || rm -rf "$logs"' EXIT
+[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
+data=$(cd "$data" && pwd)
+open_logs "$logs"
 
-dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
-backprop=src/Coordinator/bin/Release/net10.0/backprop.dll
+build_release
 
 config_args() {
   case "$1" in
@@ -52,7 +50,7 @@ for config in "${config_list[@]}"; do
       flag=(); [ "$precision" = half ] && flag=(--half-gradients)
       echo "configuration $config, seed $seed, $precision…" >&2
       # shellcheck disable=SC2046
-      dotnet "$backprop" train --data "$data" $(config_args "$config") --batch-size 256 --workers 2 --threads 1 \
+      dotnet "$coordinator_dll" train --data "$data" $(config_args "$config") --batch-size 256 --workers 2 --threads 1 \
         --seed "$seed" ${flag[@]+"${flag[@]}"} > "$logs/$config-$seed-$precision.log"
     done
   done

@@ -23,10 +23,9 @@
 # Exit code: 0, or 1 when a process grew by 10 % or more or ended early.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
-data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
-[ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
+. bench/common.sh
+data=$default_data
 duration=600 warmup=60 interval=5 workers=4 threads=1 net=784-256-128-10 logs="" report="" extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,34 +43,21 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-data=$(cd "$data" && pwd) || { echo "error: --data $data: no such directory" >&2; exit 2; }
+[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
+data=$(cd "$data" && pwd)
 [ "$warmup" -lt "$duration" ] || { echo "error: --warmup must be shorter than --duration" >&2; exit 2; }
-case "$net" in
-  784-30-10) net_args=(--layers 784,30,10 --activation logistic --cost quadratic) ;;
-  784-256-128-10) net_args=(--layers 784,256,128,10 --activation relu --cost cross-entropy) ;;
-  784-1024-1024-10) net_args=(--layers 784,1024,1024,10 --activation relu --cost cross-entropy) ;;
-  *) echo "error: unknown net $net" >&2; exit 2 ;;
-esac
+read -ra net_args <<< "$(reference_net_args "$net")"
+[ ${#net_args[@]} -gt 0 ] || exit 2
 
 if [ -n "$report" ]; then
   logs=$report keep=1
   epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
   workers=$(($(head -1 "$logs/rss.csv" | tr ',' '\n' | wc -l) - 2))
 else
-if [ -n "$logs" ]; then mkdir -p "$logs"; keep=1; else logs=$(mktemp -d); keep=0; fi
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$keep" = 1 ] || rm -rf "$logs"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+open_logs "$logs"
 
 echo "building (Release)…" >&2
-dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
-coordinator_dll=src/Coordinator/bin/Release/net10.0/backprop.dll
-worker_dll=src/Worker/bin/Release/net10.0/backprop-worker.dll
+build_release
 
 # More epochs than the duration needs: the run is stopped with SIGTERM at the end.
 dotnet "$coordinator_dll" train --cluster --host 127.0.0.1 --port 0 --workers "$workers" --threads "$threads" --data "$data" \

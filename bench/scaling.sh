@@ -15,9 +15,8 @@
 # --fit-only DIR refits the logs of an earlier run (DIR/w<W>/throughput-<net>.*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
-data=${BACKPROP_DATASETS:+$BACKPROP_DATASETS/fashion-mnist}
-[ -n "$data" ] || data="$repo/../shared/datasets/fashion-mnist"
+. bench/common.sh
+data=$default_data
 workers_list=1,2,4,8 epochs=6,4,4 logs="" fit_only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,8 +33,7 @@ keep=1
 if [ -n "$fit_only" ]; then
   logs=$fit_only
 else
-  if [ -n "$logs" ]; then mkdir -p "$logs"; else logs=$(mktemp -d); keep=0; fi
-  trap '[ "$keep" = 1 ] || rm -rf "$logs"' EXIT
+  open_logs "$logs"
   IFS=, read -ra counts <<< "$workers_list"
   for w in "${counts[@]}"; do
     echo "== $w worker(s)" >&2
