@@ -431,12 +431,8 @@ public sealed unsafe class BatchEngine
     {
         var units = _architecture.OutputsOf(l);
         var (first, end) = Share(Gemm.RowTileCount(units), member, members);
-        for (var ir = first; ir < end; ir++)
-        {
-            var i0 = ir * Kernels.TileRows;
-            Kernels.PackTransposedTile(_deltas[l].Pointer, units, _rows, i0, Math.Min(Kernels.TileRows, units - i0),
-                _deltaTiles.Pointer + ir * _rows * Kernels.TileRows);
-        }
+        if (first < end)
+            Kernels.PackTransposedTiles(_deltas[l].Pointer, units, _rows, units, first, end, _deltaTiles.Pointer + (nint)first * _rows * Kernels.TileRows);
     }
 
     /// <summary>∂C/∂b_l = Σ_rows Δ_l, chunk by chunk along the chunk tree, for this member's units.</summary>

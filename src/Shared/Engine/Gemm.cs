@@ -111,8 +111,7 @@ public static unsafe class Gemm
             fixed (float* pa = a, pb = b, pc = c, pBuffer = buffer)
             {
                 var packedA = pBuffer;
-                for (var ir = 0; ir < tiles; ir++)
-                    Kernels.PackTransposedTile(pa, m, k, ir * Kernels.TileRows, Math.Min(Kernels.TileRows, m - ir * Kernels.TileRows), packedA + ir * k * Kernels.TileRows);
+                Kernels.PackTransposedTiles(pa, m, k, m, 0, tiles, packedA);
                 var panel = packedA + tiles * k * Kernels.TileRows;
                 var scratch = panel + PanelCount(n, width) * k * width;
                 var stack = scratch + Kernels.TileRows * width;

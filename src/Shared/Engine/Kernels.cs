@@ -366,17 +366,31 @@ internal static unsafe class Kernels
     }
 
     /// <summary>
-    /// Packs rows [i0, i0 + count) of Aᵀ, where A (k × m) is row-major with rows <paramref name="lda"/>
-    /// apart, into a tile (k × 6, zero-padded): step p of the tile is A's row p, columns i0 … i0 + 5.
-    /// The weight gradient's Δᵀ.
+    /// Packs row tiles [firstTile, endTile) of Aᵀ, where A (k × m) is row-major with rows
+    /// <paramref name="lda"/> apart, into consecutive tiles (k × 6 each, zero-padded past column m):
+    /// step p of tile ir is A's row p, columns 6·ir … 6·ir + 5. The weight gradient's Δᵀ.
     /// </summary>
-    public static void PackTransposedTile(float* a, nint lda, int k, int i0, int count, float* tile)
+    /// <remarks>A's rows are read once each, front to back; a full tile's six floats go as one 16- and one 8-byte copy.</remarks>
+    public static void PackTransposedTiles(float* a, nint lda, int k, int m, int firstTile, int endTile, float* tiles)
     {
+        var fullEnd = Math.Min(endTile, m / TileRows);
+        var tileFloats = (nint)k * TileRows;
         for (var p = 0; p < k; p++)
         {
-            var row = a + p * lda + i0;
-            for (var i = 0; i < TileRows; i++) tile[i] = i < count ? row[i] : 0f;
-            tile += TileRows;
+            var row = a + p * lda;
+            var dst = tiles + p * TileRows;
+            var ir = firstTile;
+            for (; ir < fullEnd; ir++, dst += tileFloats)
+            {
+                var src = row + ir * TileRows;
+                Vector128.Store(Vector128.Load(src), dst);
+                *(long*)(dst + 4) = *(long*)(src + 4);
+            }
+            for (; ir < endTile; ir++, dst += tileFloats)
+            {
+                var i0 = ir * TileRows;
+                for (var i = 0; i < TileRows; i++) dst[i] = i0 + i < m ? row[i0 + i] : 0f;
+            }
         }
     }
 }

@@ -40,22 +40,31 @@ public unsafe class PackingTests
     [InlineData(13, 17)]
     [InlineData(16, 256)]
     [InlineData(10, 33)]
-    public void PackTransposedTile_EveryStep_HoldsTheRowsSixColumns(int columns, int k)
+    [InlineData(1024, 9)]
+    public void PackTransposedTiles_EveryTileRange_HoldsEachStepsSixColumns(int columns, int k)
     {
         var a = Values(k * columns);
-        for (var i0 = 0; i0 < columns; i0 += Kernels.TileRows)
+        var tileCount = (columns + Kernels.TileRows - 1) / Kernels.TileRows;
+        // Every range a thread of the engine may be given: the first tiles, the last ones, one in the middle, all.
+        foreach (var (first, end) in new[] { (0, tileCount), (0, 1), (tileCount - 1, tileCount), (tileCount / 2, tileCount) })
         {
-            var count = Math.Min(Kernels.TileRows, columns - i0);
-            var tile = new float[k * Kernels.TileRows + 8];
-            Array.Fill(tile, float.NaN);
-            fixed (float* pa = a, pt = tile)
-                Kernels.PackTransposedTile(pa, columns, k, i0, count, pt);
-            for (var p = 0; p < k; p++)
+            var tiles = new float[(end - first) * k * Kernels.TileRows + 8];
+            Array.Fill(tiles, float.NaN);
+            fixed (float* pa = a, pt = tiles)
+                Kernels.PackTransposedTiles(pa, columns, k, columns, first, end, pt);
+            for (var ir = first; ir < end; ir++)
             {
-                for (var i = 0; i < Kernels.TileRows; i++)
-                    Assert.Equal(i < count ? a[p * columns + i0 + i] : 0f, tile[p * Kernels.TileRows + i]);
+                var tile = (ir - first) * k * Kernels.TileRows;
+                for (var p = 0; p < k; p++)
+                {
+                    for (var i = 0; i < Kernels.TileRows; i++)
+                    {
+                        var column = ir * Kernels.TileRows + i;
+                        Assert.Equal(column < columns ? a[p * columns + column] : 0f, tiles[tile + p * Kernels.TileRows + i]);
+                    }
+                }
             }
-            Assert.All(tile[(k * Kernels.TileRows)..], x => Assert.True(float.IsNaN(x), "wrote past the tile"));
+            Assert.All(tiles[((end - first) * k * Kernels.TileRows)..], x => Assert.True(float.IsNaN(x), "wrote past the tiles"));
         }
     }
 
