@@ -203,6 +203,9 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>A tile row of zeros: where a chain without bias starts.</summary>
+    private static readonly float* Zeros = (float*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(Kernels.WideWidth, sizeof(float));
+
     /// <summary>Column panels from which <see cref="MultiplyTiles"/> packs A (either way the same bits).</summary>
     internal const int PackAMinimumPanels = 24;
 
@@ -218,15 +221,9 @@ public static unsafe class Gemm
         var full = h == Kernels.TileRows && w == width;
         var target = full ? c + i0 * ldc + j0 : scratch;
         var ld = full ? ldc : width;
-        if (first && full)
-        {
-            // The chain starts from b_j (or 0) on every row.
-            for (var r = 0; r < Kernels.TileRows; r++)
-            {
-                if (bias != null) Buffer.MemoryCopy(bias + j0, target + r * ld, width * sizeof(float), width * sizeof(float));
-                else new Span<float>(target + r * ld, width).Clear();
-            }
-        }
+        // A full tile's first pass starts every row's chain from b_j (or 0) in the kernel's registers.
+        float* start = null;
+        if (first && full) start = bias != null ? bias + j0 : Zeros;
         else if (!full)
         {
             // An edge tile starts the same way in the scratch tile, or picks up where C left it.
@@ -241,7 +238,7 @@ public static unsafe class Gemm
                 }
             }
         }
-        Kernels.Tile(width, depth, a0, a1, a2, a3, a4, a5, aStep, panel, target, ld);
+        Kernels.Tile(width, depth, a0, a1, a2, a3, a4, a5, aStep, panel, target, ld, start);
         if (!full)
         {
             for (var r = 0; r < h; r++)

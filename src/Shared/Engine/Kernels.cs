@@ -14,7 +14,8 @@ namespace Backprop.Engine;
 /// element of each of the six A rows and issues 12 fused multiply-adds.
 ///
 /// Determinism: every element of C is one FMA chain c ← fma(a_ip, b_pj, c) over p in increasing
-/// order, started from the value the caller put in C (zero, a bias, or a chunk's partial sum). A row's
+/// order, started from the bias or zero (loaded into the registers on a full tile's first pass) or
+/// from the value in C (a later pass over k, an edge tile's scratch, a chunk's partial sum). A row's
 /// result therefore does not depend on where the row sits in the matrix, how many rows there are,
 /// which tile or thread computed it, or whether it went through the edge path (edge tiles run the
 /// same kernel on zero-padded panels and a scratch tile).
@@ -37,13 +38,15 @@ internal static unsafe class Kernels
     public static readonly int DefaultWidth = WideSupported ? WideWidth : PortableWidth;
 
     /// <summary>
-    /// C (6 × W) ← C + A (6 × k) · B (k × W). A's row r is read at <c>a_r[p · aStep]</c>; B is a packed
-    /// panel; C rows are <paramref name="ldc"/> apart.
+    /// C (6 × W) ← S + A (6 × k) · B (k × W), where S is C itself when <paramref name="start"/> is null,
+    /// else the W floats at <paramref name="start"/> on every row (a bias, or zeros). A's row r is read at
+    /// <c>a_r[p · aStep]</c>; B is a packed panel; C rows are <paramref name="ldc"/> apart.
     /// </summary>
-    public static void Tile(int width, int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    public static void Tile(int width, int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc,
+        float* start = null)
     {
-        if (width == WideWidth) Tile16(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc);
-        else Tile8(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc);
+        if (width == WideWidth) Tile16(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc, start);
+        else Tile8(k, a0, a1, a2, a3, a4, a5, aStep, b, c, ldc, start);
     }
 
     /// <summary>
@@ -58,15 +61,24 @@ internal static unsafe class Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    private static void Tile16(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc, float* start)
     {
         // c_r0, c_r1: row r of the tile, columns 0–7 and 8–15.
-        var c00 = Vector256.Load(c); var c01 = Vector256.Load(c + 8);
-        var c10 = Vector256.Load(c + ldc); var c11 = Vector256.Load(c + ldc + 8);
-        var c20 = Vector256.Load(c + 2 * ldc); var c21 = Vector256.Load(c + 2 * ldc + 8);
-        var c30 = Vector256.Load(c + 3 * ldc); var c31 = Vector256.Load(c + 3 * ldc + 8);
-        var c40 = Vector256.Load(c + 4 * ldc); var c41 = Vector256.Load(c + 4 * ldc + 8);
-        var c50 = Vector256.Load(c + 5 * ldc); var c51 = Vector256.Load(c + 5 * ldc + 8);
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (start == null)
+        {
+            c00 = Vector256.Load(c); c01 = Vector256.Load(c + 8);
+            c10 = Vector256.Load(c + ldc); c11 = Vector256.Load(c + ldc + 8);
+            c20 = Vector256.Load(c + 2 * ldc); c21 = Vector256.Load(c + 2 * ldc + 8);
+            c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8);
+            c40 = Vector256.Load(c + 4 * ldc); c41 = Vector256.Load(c + 4 * ldc + 8);
+            c50 = Vector256.Load(c + 5 * ldc); c51 = Vector256.Load(c + 5 * ldc + 8);
+        }
+        else
+        {
+            c00 = c10 = c20 = c30 = c40 = c50 = Vector256.Load(start);
+            c01 = c11 = c21 = c31 = c41 = c51 = Vector256.Load(start + 8);
+        }
         nint q = 0;
         var p = 0;
         for (; p + 2 <= k; p += 2)
@@ -184,14 +196,23 @@ internal static unsafe class Kernels
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc)
+    private static void Tile8(int k, float* a0, float* a1, float* a2, float* a3, float* a4, float* a5, nint aStep, float* b, float* c, nint ldc, float* start)
     {
-        var c00 = Vector128.Load(c); var c01 = Vector128.Load(c + 4);
-        var c10 = Vector128.Load(c + ldc); var c11 = Vector128.Load(c + ldc + 4);
-        var c20 = Vector128.Load(c + 2 * ldc); var c21 = Vector128.Load(c + 2 * ldc + 4);
-        var c30 = Vector128.Load(c + 3 * ldc); var c31 = Vector128.Load(c + 3 * ldc + 4);
-        var c40 = Vector128.Load(c + 4 * ldc); var c41 = Vector128.Load(c + 4 * ldc + 4);
-        var c50 = Vector128.Load(c + 5 * ldc); var c51 = Vector128.Load(c + 5 * ldc + 4);
+        Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (start == null)
+        {
+            c00 = Vector128.Load(c); c01 = Vector128.Load(c + 4);
+            c10 = Vector128.Load(c + ldc); c11 = Vector128.Load(c + ldc + 4);
+            c20 = Vector128.Load(c + 2 * ldc); c21 = Vector128.Load(c + 2 * ldc + 4);
+            c30 = Vector128.Load(c + 3 * ldc); c31 = Vector128.Load(c + 3 * ldc + 4);
+            c40 = Vector128.Load(c + 4 * ldc); c41 = Vector128.Load(c + 4 * ldc + 4);
+            c50 = Vector128.Load(c + 5 * ldc); c51 = Vector128.Load(c + 5 * ldc + 4);
+        }
+        else
+        {
+            c00 = c10 = c20 = c30 = c40 = c50 = Vector128.Load(start);
+            c01 = c11 = c21 = c31 = c41 = c51 = Vector128.Load(start + 4);
+        }
         nint q = 0;
         for (var p = 0; p < k; p++)
         {
