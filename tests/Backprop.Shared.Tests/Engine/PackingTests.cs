@@ -68,6 +68,41 @@ public unsafe class PackingTests
         }
     }
 
+    [Theory]
+    [InlineData(16, 5, 16)]
+    [InlineData(16, 3, 330)]     // 21 panels, the last one 10 wide: three groups, the last partial
+    [InlineData(8, 7, 100)]      // the portable width
+    [InlineData(16, 1, 7)]       // one panel narrower than its width
+    public void PackRowPanels_EveryPanelRange_HoldsTheRowsColumnsZeroPadded(int width, int k, int n)
+    {
+        var rows = k + 3;
+        var b = Values(rows * n);
+        // Rows gathered through an index, as the engine reads the data set: row p of B is row order[p].
+        var order = Enumerable.Range(0, rows).Reverse().Take(k).ToArray();
+        var panels = (n + width - 1) / width;
+        foreach (var (first, end) in new[] { (0, panels), (0, 1), (panels - 1, panels), (panels / 2, panels) })
+        {
+            var packed = new float[(end - first) * k * width + 8];
+            Array.Fill(packed, float.NaN);
+            fixed (float* pb = b, pp = packed)
+            fixed (int* index = order)
+                Kernels.PackRowPanels(new RowSource(pb, n, index), k, n, first, end, width, pp);
+            for (var jr = first; jr < end; jr++)
+            {
+                for (var p = 0; p < k; p++)
+                {
+                    for (var j = 0; j < width; j++)
+                    {
+                        var column = jr * width + j;
+                        var expected = column < n ? b[order[p] * n + column] : 0f;
+                        Assert.Equal(expected, packed[((jr - first) * k + p) * width + j]);
+                    }
+                }
+            }
+            Assert.All(packed[((end - first) * k * width)..], x => Assert.True(float.IsNaN(x), "wrote past the panels"));
+        }
+    }
+
     private static float[] Values(int count)
     {
         var values = new float[count];
