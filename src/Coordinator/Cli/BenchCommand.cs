@@ -90,13 +90,21 @@ internal sealed class BenchCommand
         output.WriteLine();
         output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13} {"pair range",12}");
 
+        var floors = new List<string>();
         foreach (var (name, architecture) in nets)
         {
             var flops = FlopsPerSample(architecture);
+            var floor = OpenBlas.IsAvailable ? new GemmFloor(architecture, batch) : null;
             for (var i = 0; i < threads.Length; i++)
             {
-                var (ours, theirs, ratios) = Measure(architecture, train, batch, chunk, threads[i], repetitions, seconds,
-                    peer is null ? null : steps => peer.Rate(name, threads[i], steps));
+                var t = threads[i];
+                var (ours, theirs, ratios, gemms, oursToGemms, theirsToGemms) = Measure(architecture, train, batch, chunk, t, repetitions, seconds,
+                    peer is null ? null : steps => peer.Rate(name, t, steps), floor is null || t != 1 ? null : steps => floor.Rate(steps));
+                if (floor is not null && t == 1)
+                {
+                    floors.Add($"{architecture,-48} {t,7} {gemms,22:N0} {Format(Median(oursToGemms)),11} " +
+                        $"{(theirsToGemms.Length == 0 ? "-" : Format(Median(theirsToGemms))),14}");
+                }
                 var gflops = flops * ours / 1e9;
                 var ofPeak = peak > 0 ? $"{gflops / (threads[i] * peak):P0}" : "-";
                 var pytorch = double.IsNaN(theirs) ? "-" : theirs.ToString("N0", CultureInfo.InvariantCulture);
@@ -109,8 +117,20 @@ internal sealed class BenchCommand
         output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update (medians of the repetitions); GFLOP/s counts");
         output.WriteLine("2·n_in·n_out per layer for the forward pass and the weight gradient, and again for the backward error of every layer");
         output.WriteLine("but the first; t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
+        if (floors.Count > 0)
+        {
+            output.WriteLine();
+            output.WriteLine($"{"GEMMs alone",-48} {"threads",7} {"GEMMs-only samples/s",22} {"ours/GEMMs",11} {"PyTorch/GEMMs",14}");
+            foreach (var line in floors) output.WriteLine(line);
+            output.WriteLine();
+            output.WriteLine("GEMMs alone: only the step's matrix products (o·Wᵀ and Δᵀ·o for every layer, Δ·W for every layer but the first) in");
+            output.WriteLine("OpenBLAS cblas_sgemm on 1 thread, timed in the same repetitions as the 1-thread rows above: how fast a step could be if");
+            output.WriteLine("it were nothing but OpenBLAS products. The ratios are medians of each repetition's ratio.");
+        }
         return CommandLine.Ok;
     }
+
+    private static string Format(double ratio) => ratio.ToString("F2", CultureInfo.InvariantCulture);
 
     private static (string Name, Architecture Architecture)[] SelectNets(string text)
     {
@@ -140,11 +160,14 @@ internal sealed class BenchCommand
 
     /// <summary>
     /// Samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order: the median of the
-    /// repetitions, and when <paramref name="peer"/> (steps → the peer's samples/s over that many steps)
-    /// is given, the peer's median and the ratio ours/peer of each pair of repetitions taken back to back.
+    /// repetitions. Each repetition of ours is timed back to back with one of <paramref name="peer"/>'s
+    /// (steps → the peer's samples/s over that many steps) and of <paramref name="gemms"/>'s (the same for
+    /// the step's products alone), in an order that rotates from repetition to repetition; returned are
+    /// their medians and the ratios ours/peer, ours/gemms and peer/gemms of each repetition.
     /// </summary>
-    internal static (double Ours, double Theirs, double[] Ratios) Measure(Architecture architecture, DataSet train, int batch, int chunk, int threads,
-        int repetitions, double seconds, Func<int, double>? peer)
+    internal static (double Ours, double Theirs, double[] Ratios, double Gemms, double[] OursToGemms, double[] TheirsToGemms) Measure(
+        Architecture architecture, DataSet train, int batch, int chunk, int threads, int repetitions, double seconds,
+        Func<int, double>? peer, Func<int, double>? gemms = null)
     {
         var engine = new BatchEngine(architecture, chunk, threads);
         var θ = Initialization.Create(architecture, seed: 1);
@@ -172,28 +195,37 @@ internal sealed class BenchCommand
         }
         int StepsFor(double rate) => Math.Max(5, (int)(seconds * rate / batch));
 
-        // Size a repetition of each side from a short probe, so every net takes about the same time; then warm up.
-        for (var s = 0; s < 3; s++) Step();
-        var ourSteps = StepsFor(Time(5));
-        Time(Math.Max(5, ourSteps / 5));
-        var theirSteps = 0;
-        if (peer is not null)
+        // The sides of a repetition: ours first in the list; each is sized from a short probe, so every
+        // side takes about the same time, then warmed up.
+        var sides = new List<Func<int, double>> { Time };
+        if (peer is not null) sides.Add(peer);
+        if (gemms is not null) sides.Add(gemms);
+        var steps = new int[sides.Count];
+        for (var i = 0; i < sides.Count; i++)
         {
-            peer(3);
-            theirSteps = StepsFor(peer(5));
-            peer(Math.Max(5, theirSteps / 5));
+            sides[i](3);
+            steps[i] = StepsFor(sides[i](5));
+            sides[i](Math.Max(5, steps[i] / 5));
         }
-        var ours = new double[repetitions];
-        var theirs = new double[peer is null ? 0 : repetitions];
+        var rates = new double[sides.Count][];
+        for (var i = 0; i < sides.Count; i++) rates[i] = new double[repetitions];
         for (var r = 0; r < repetitions; r++)
         {
-            // Alternate who goes first, so a machine that drifts in one direction favours neither.
-            if (peer is not null && r % 2 == 1) theirs[r] = peer(theirSteps);
-            ours[r] = Time(ourSteps);
-            if (peer is not null && r % 2 == 0) theirs[r] = peer(theirSteps);
+            // Rotate who goes first, so a machine that drifts in one direction favours no side.
+            for (var j = 0; j < sides.Count; j++)
+            {
+                var i = (r + j) % sides.Count;
+                rates[i][r] = sides[i](steps[i]);
+            }
         }
-        var ratios = theirs.Any(double.IsNaN) ? [] : ours.Zip(theirs, (a, b) => a / b).ToArray();
-        return (Median(ours), peer is null || ratios.Length == 0 ? double.NaN : Median(theirs), ratios);
+        double[] Ratios(double[]? top, double[]? bottom) =>
+            top is null || bottom is null || top.Any(double.IsNaN) || bottom.Any(double.IsNaN) ? [] : top.Zip(bottom, (x, y) => x / y).ToArray();
+        var ours = rates[0];
+        var theirs = peer is null ? null : rates[1];
+        var floor = gemms is null ? null : rates[^1];
+        var ratios = Ratios(ours, theirs);
+        return (Median(ours), ratios.Length == 0 ? double.NaN : Median(theirs!), ratios,
+            floor is null ? double.NaN : Median(floor), Ratios(ours, floor), Ratios(theirs, floor));
     }
 
     private static double Median(double[] values)
@@ -265,6 +297,58 @@ internal sealed class BenchCommand
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// The products of one training step of an architecture at a batch size, in OpenBLAS and nothing
+    /// else: o_l·W_lᵀ and Δ_lᵀ·o_l for every layer, Δ_l·W_l for every layer but the first (the same count
+    /// as <see cref="FlopsPerSample"/>), on buffers of the step's shapes.
+    /// </summary>
+    private sealed class GemmFloor
+    {
+        private readonly int[] _sizes;
+        private readonly int _batch;
+        private readonly float[][] _outputs, _weights, _deltas, _gradients;
+
+        public GemmFloor(Architecture architecture, int batch)
+        {
+            _sizes = [.. architecture.Sizes];
+            _batch = batch;
+            var L = _sizes.Length - 1;
+            var random = new Random(1);
+            float[] Values(long count)
+            {
+                var values = new float[count];
+                for (var i = 0; i < values.Length; i++) values[i] = (float)random.NextDouble() - 0.5f;
+                return values;
+            }
+            _outputs = [.. Enumerable.Range(0, L + 1).Select(l => Values((long)batch * _sizes[l]))];
+            _weights = [.. Enumerable.Range(0, L).Select(l => Values((long)_sizes[l] * _sizes[l + 1]))];
+            _deltas = [.. Enumerable.Range(0, L).Select(l => Values((long)batch * _sizes[l + 1]))];
+            _gradients = [.. Enumerable.Range(0, L).Select(l => new float[(long)_sizes[l] * _sizes[l + 1]])];
+        }
+
+        /// <summary>
+        /// Samples/s of <paramref name="steps"/> steps' products on one OpenBLAS thread. (Only one: OpenBLAS's
+        /// pthreads keep spinning for a while after a call, and would slow whatever is timed next.)
+        /// </summary>
+        public double Rate(int steps)
+        {
+            OpenBlas.SetThreads(1);
+            var L = _sizes.Length - 1;
+            var clock = Stopwatch.StartNew();
+            for (var s = 0; s < steps; s++)
+            {
+                for (var l = 0; l < L; l++)
+                    OpenBlas.Multiply(_outputs[l], _weights[l], _outputs[l + 1], _batch, _sizes[l + 1], _sizes[l], transposeA: false, transposeB: true);
+                for (var l = L - 1; l >= 0; l--)
+                {
+                    OpenBlas.Multiply(_deltas[l], _outputs[l], _gradients[l], _sizes[l + 1], _sizes[l], _batch, transposeA: true, transposeB: false);
+                    if (l > 0) OpenBlas.Multiply(_deltas[l], _weights[l], _deltas[l - 1], _batch, _sizes[l], _sizes[l + 1], transposeA: false, transposeB: false);
+                }
+            }
+            return steps * _batch / clock.Elapsed.TotalSeconds;
+        }
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ namespace Backprop.Engine;
 /// </remarks>
 public static unsafe class OpenBlas
 {
-    private const int RowMajor = 101, NoTrans = 111;
+    private const int RowMajor = 101, NoTrans = 111, Trans = 112;
 
     private static readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> Sgemm;
     private static readonly delegate* unmanaged<int, void> SetNumThreads;
@@ -48,13 +48,26 @@ public static unsafe class OpenBlas
     }
 
     /// <summary>C (m × n) = A (m × k) · B (k × n), row-major.</summary>
-    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k)
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k) =>
+        Multiply(a, b, c, m, n, k, transposeA: false, transposeB: false);
+
+    /// <summary>
+    /// C (m × n) = op(A) · op(B), row-major, where op(A) is m × k (A stored k × m when
+    /// <paramref name="transposeA"/>) and op(B) is k × n (B stored n × k when <paramref name="transposeB"/>):
+    /// the three products of a training step are o·Wᵀ (B transposed), Δᵀ·o (A transposed) and Δ·W.
+    /// </summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, bool transposeA, bool transposeB)
     {
         if (!IsAvailable) throw new PlatformNotSupportedException("OpenBLAS (libopenblas.so.0) was not found");
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
         if (a.Length < (long)m * k || b.Length < (long)k * n || c.Length < (long)m * n) throw new ArgumentException("matrix spans too short");
+        if (m == 0 || n == 0) return;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            Sgemm(RowMajor, NoTrans, NoTrans, m, n, k, 1f, pa, k, pb, n, 0f, pc, n);
+            Sgemm(RowMajor, transposeA ? Trans : NoTrans, transposeB ? Trans : NoTrans, m, n, k, 1f,
+                pa, Math.Max(1, transposeA ? m : k), pb, Math.Max(1, transposeB ? k : n), 0f, pc, n);
         }
     }
 }
