@@ -47,6 +47,10 @@ internal sealed class BenchCommand
     private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk", DefaultValueFactory = _ => 16 };
     private readonly Option<int> _repetitions = new("--repetitions") { Description = "Timed repetitions per measurement (the median is reported)", DefaultValueFactory = _ => 7 };
     private readonly Option<double> _seconds = new("--seconds") { Description = "Approximate length of one repetition", DefaultValueFactory = _ => 1.0 };
+    private readonly Option<bool> _phases = new("--phases")
+    {
+        Description = "Also show where the time of a 1-thread training step goes, phase by phase and layer by layer",
+    };
     private readonly Option<string?> _python = new("--python")
     {
         Description = "Python with torch for the PyTorch baseline (default: python3, then /usr/bin/python3); none skips it",
@@ -56,7 +60,7 @@ internal sealed class BenchCommand
     public Command Build()
     {
         var command = new Command("bench", "Measure training throughput of the reference nets (and PyTorch's, when installed)");
-        foreach (var option in new Option[] { _data, _nets, _threads, _batchSize, _chunkSize, _repetitions, _seconds, _python })
+        foreach (var option in new Option[] { _data, _nets, _threads, _batchSize, _chunkSize, _repetitions, _seconds, _phases, _python })
             command.Options.Add(option);
         command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)));
         return command;
@@ -86,7 +90,11 @@ internal sealed class BenchCommand
         var script = torch is null ? null : FindScript();
         if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
         using var peer = torch is not null && script is not null ? PyTorchPeer.Start(torch, script, idxDirectory, batch, error) : null;
-        if (peer is not null) output.WriteLine("pairs    each of our repetitions is paired with one of PyTorch's right beside it (alternating who goes first); ours/PyTorch is the median of the pairs' ratios");
+        if (peer is not null || OpenBlas.IsAvailable)
+        {
+            output.WriteLine("pairs    each of our repetitions is timed right beside one of each other side's (PyTorch; OpenBLAS GEMMs alone at 1 thread), the order");
+            output.WriteLine("         rotating; a ratio is the median of the repetitions' ratios");
+        }
         output.WriteLine();
         output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13} {"pair range",12}");
 
@@ -117,6 +125,10 @@ internal sealed class BenchCommand
         output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update (medians of the repetitions); GFLOP/s counts");
         output.WriteLine("2·n_in·n_out per layer for the forward pass and the weight gradient, and again for the backward error of every layer");
         output.WriteLine("but the first; t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
+        if (result.GetValue(_phases))
+        {
+            foreach (var (_, architecture) in nets) PrintPhases(architecture, train, batch, chunk, seconds, output);
+        }
         if (floors.Count > 0)
         {
             output.WriteLine();
@@ -128,6 +140,59 @@ internal sealed class BenchCommand
             output.WriteLine("it were nothing but OpenBLAS products. The ratios are medians of each repetition's ratio.");
         }
         return CommandLine.Ok;
+    }
+
+    /// <summary>Where the time of a 1-thread step of <paramref name="architecture"/> goes: the engine's phases, the SGD update, the rest.</summary>
+    private static void PrintPhases(Architecture architecture, DataSet train, int batch, int chunk, double seconds, TextWriter output)
+    {
+        var L = architecture.LayerCount;
+        var phases = new PhaseTimes(L);
+        var engine = new BatchEngine(architecture, chunk, threadCount: 1) { Phases = phases };
+        var θ = Initialization.Create(architecture, seed: 1);
+        var optimizer = Optimizer.Create(architecture, new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.01f));
+        var sum = new GradientSum(architecture.ParameterCount);
+        var order = Shuffling.Permutation(train.Count, 1, 0);
+        var steps = 0;
+        var update = TimeSpan.Zero;
+        void Step()
+        {
+            var position = steps * batch % (train.Count - batch + 1);
+            engine.Gradient(θ, train, order.AsSpan(position, batch), sum);
+            var start = Stopwatch.GetTimestamp();
+            optimizer.Step(θ, sum.Values, sum.SampleCount);
+            update += Stopwatch.GetElapsedTime(start);
+            steps++;
+        }
+        // Warm up for a while (the engine's code reaches its optimized tier), then measure afresh.
+        var warm = Stopwatch.StartNew();
+        while (warm.Elapsed.TotalSeconds < seconds) Step();
+        phases.Clear();
+        (steps, update) = (0, TimeSpan.Zero);
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < 2 * seconds || steps < 5) Step();
+        var total = clock.Elapsed.TotalMilliseconds / steps;
+
+        output.WriteLine();
+        output.WriteLine($"phases   {architecture}: one step on 1 thread, batch {batch}, chunk {chunk}, mean of {steps} steps");
+        var accounted = 0.0;
+        void Line(string what, double ms)
+        {
+            accounted += ms;
+            output.WriteLine($"         {what,-40} {ms,8:F2} ms {ms / total,7:P1}");
+        }
+        double Ms(EnginePhase phase, int layer) => phases[phase, layer].TotalMilliseconds / steps;
+        Line("pack the weights into panels", Ms(EnginePhase.PackWeights, 0));
+        for (var l = 0; l < L; l++) Line($"forward o{l + 1} = f(o{l}·W{l}ᵀ + b{l})", Ms(EnginePhase.Forward, l));
+        Line("output layer: a, C(x), Δ", Ms(EnginePhase.OutputRows, 0));
+        for (var l = L - 1; l >= 0; l--)
+        {
+            Line($"Δ{l}ᵀ tiles and ∂C/∂b{l}", Ms(EnginePhase.DeltaTilesAndBias, l));
+            Line($"∂C/∂W{l} = Δ{l}ᵀ·o{l}", Ms(EnginePhase.WeightGradient, l));
+            if (l > 0) Line($"Δ{l - 1} = (Δ{l}·W{l}) ⊙ f'(o{l})", Ms(EnginePhase.BackwardErrors, l));
+        }
+        Line("SGD update", update.TotalMilliseconds / steps);
+        output.WriteLine($"         {"the rest (batch order, loss tree, calls)",-40} {total - accounted,8:F2} ms {(total - accounted) / total,7:P1}");
+        output.WriteLine($"         {"step",-40} {total,8:F2} ms");
     }
 
     private static string Format(double ratio) => ratio.ToString("F2", CultureInfo.InvariantCulture);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Backprop.Data;
 using Backprop.Networks;
@@ -51,6 +52,7 @@ public sealed unsafe class BatchEngine
     private bool[] _rowCorrect = [];
     private int _capacityRows;
     private WorkerTeam? _team;
+    private PhaseTimes? _phases;
 
     // The block being computed, read by every member.
     private DataSet? _data;
@@ -335,33 +337,57 @@ public sealed unsafe class BatchEngine
         return (0, panels, r0, r1);
     }
 
+    /// <summary>
+    /// When set, every call adds the time of its phases to it (see <see cref="PhaseTimes"/>); null (the
+    /// default) times nothing. Its layer count must be the architecture's.
+    /// </summary>
+    public PhaseTimes? Phases
+    {
+        get => _phases;
+        set
+        {
+            if (value is not null && value.LayerCount != _architecture.LayerCount)
+                throw new ArgumentException($"phase times for {value.LayerCount} layers, the network has {_architecture.LayerCount}", nameof(value));
+            _phases = value;
+        }
+    }
+
     /// <summary>One block, run by every member of the team: forward, output error, backward.</summary>
     private void BlockJob(int member)
     {
         var members = _members;
         var L = _architecture.LayerCount;
+        // Member 0 (the calling thread) keeps the phase times, when asked to.
+        var clock = member == 0 ? _phases : null;
+        var since = clock is null ? 0 : Stopwatch.GetTimestamp();
         if (_packPending)
         {
             PackWeights(member, members);
             Barrier();
+            if (clock is not null) since = clock.Add(EnginePhase.PackWeights, 0, since);
         }
         for (var l = 0; l < L; l++)
         {
             Forward(l, member, members);
             Barrier();
+            if (clock is not null) since = clock.Add(EnginePhase.Forward, l, since);
         }
         OutputRows(member, members);
         if (!_gradient) return;
         Barrier();
+        if (clock is not null) since = clock.Add(EnginePhase.OutputRows, 0, since);
         for (var l = L - 1; l >= 0; l--)
         {
             PackDeltaTiles(l, member, members);
             BiasGradient(l, member, members);
             Barrier();
+            if (clock is not null) since = clock.Add(EnginePhase.DeltaTilesAndBias, l, since);
             WeightGradient(l, member, members);
+            if (clock is not null) since = clock.Add(EnginePhase.WeightGradient, l, since);
             if (l == 0) break;
             BackwardDeltas(l, member, members);
             Barrier();
+            if (clock is not null) since = clock.Add(EnginePhase.BackwardErrors, l, since);
         }
     }
 

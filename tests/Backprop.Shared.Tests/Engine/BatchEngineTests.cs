@@ -129,6 +129,52 @@ public class BatchEngineTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Gradient_WithPhaseTimes_GivesTheSameBitsAndTimesEveryPhaseThatRuns(int threads)
+    {
+        var (architecture, θ) = TestNets.Network([11, 23, 17, 7], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, seed: 5);
+        var data = TestNets.Data(300, 11, 7, seed: 6);
+        var batch = Enumerable.Range(0, data.Count).ToArray();
+        var plain = new GradientSum(architecture.ParameterCount);
+        var timed = new GradientSum(architecture.ParameterCount);
+        new BatchEngine(architecture, 4, threads).Gradient(θ, data, batch, plain);
+        var phases = new PhaseTimes(architecture.LayerCount);
+        var engine = new BatchEngine(architecture, 4, threads) { Phases = phases };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        engine.Gradient(θ, data, batch, timed);
+        var wall = clock.Elapsed;
+
+        Assert.Equal(plain.Values, timed.Values);
+        Assert.Equal(plain.LossSum, timed.LossSum);
+        var L = architecture.LayerCount;
+        Assert.True(phases[EnginePhase.PackWeights, 0] > TimeSpan.Zero);
+        Assert.True(phases[EnginePhase.OutputRows, 0] > TimeSpan.Zero);
+        for (var l = 0; l < L; l++)
+        {
+            Assert.True(phases[EnginePhase.Forward, l] > TimeSpan.Zero, $"forward, layer {l}");
+            Assert.True(phases[EnginePhase.DeltaTilesAndBias, l] > TimeSpan.Zero, $"Δᵀ tiles and bias, layer {l}");
+            Assert.True(phases[EnginePhase.WeightGradient, l] > TimeSpan.Zero, $"weight gradient, layer {l}");
+            // No error is propagated below the first layer.
+            Assert.Equal(l == 0, phases[EnginePhase.BackwardErrors, l] == TimeSpan.Zero);
+        }
+        var total = Enum.GetValues<EnginePhase>().Aggregate(TimeSpan.Zero, (sum, phase) => sum + phases.Total(phase));
+        Assert.InRange(total, TimeSpan.Zero, wall);
+
+        phases.Clear();
+        Assert.Equal(TimeSpan.Zero, phases.Total(EnginePhase.Forward));
+    }
+
+    [Fact]
+    public void Phases_ForAnotherLayerCount_AreRefused()
+    {
+        var (architecture, _) = TestNets.Network([11, 23, 7], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, seed: 3);
+        var engine = new BatchEngine(architecture, 4, 1);
+        var refused = Assert.Throws<ArgumentException>(() => engine.Phases = new PhaseTimes(3));
+        Assert.Contains("3 layers", refused.Message);
+    }
+
     [Fact]
     public void Predict_OneRow_EqualsTheReferenceOutputs()
     {
