@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using Backprop.Engine;
 
@@ -6,11 +7,16 @@ namespace Backprop.Benchmarks;
 /// <summary>
 /// The three products of a training step at the shapes of the reference nets (batch 256), naive
 /// (<see cref="ReferenceGemm"/>) against fast (<see cref="Gemm"/>), with OpenBLAS's sgemm as the yardstick.
+/// "Fast" goes through the span API, which packs the weights on every call into pooled memory;
+/// "InStep" runs the product as a training step does: weights (or Δᵀ) packed beforehand into aligned
+/// buffers, only the product (with its own packing of activations) timed.
 /// </summary>
 [ShortRunJob]
-public class GemmBenchmarks : IFlopCount
+public unsafe class GemmBenchmarks : IFlopCount, IDisposable
 {
     private float[] _a = [], _b = [], _c = [];
+    private float* _pa, _pb, _pc, _packed, _scratch, _stack;
+    private int* _levels;
 
     /// <summary>"product m×n×k": net = o·Wᵀ (forward), Δ·W (backward), Δᵀ·o (weight gradient, chunks of 16).</summary>
     [Params(
@@ -37,6 +43,35 @@ public class GemmBenchmarks : IFlopCount
         for (var i = 0; i < _a.Length; i++) _a[i] = (float)random.NextDouble() - 0.5f;
         for (var i = 0; i < _b.Length; i++) _b[i] = (float)random.NextDouble() - 0.5f;
         OpenBlas.SetThreads(1);
+
+        // The step's layout: aligned operands, the weights (forward, backward) or Δᵀ (gradient) packed once.
+        var width = Kernels.DefaultWidth;
+        _pa = Copy(_a);
+        _pc = Alloc(M * N);
+        _scratch = Alloc(Gemm.MultiplyScratch(width));
+        _stack = Alloc(Gemm.StackDepth(K, 16) * Kernels.TileRows * width);
+        _levels = (int*)NativeMemory.Alloc((nuint)Gemm.StackDepth(K, 16), sizeof(int));
+        fixed (float* b = _b)
+        {
+            switch (Product)
+            {
+                case "forward":
+                    _packed = Alloc(Gemm.PanelCount(N, width) * K * width);
+                    for (var jr = 0; jr < Gemm.PanelCount(N, width); jr++)
+                        Kernels.PackTransposed(b, K, K, jr * width, Math.Min(width, N - jr * width), width, _packed + jr * K * width);
+                    break;
+                case "backward":
+                    _packed = Alloc(Gemm.PanelCount(N, width) * K * width);
+                    Kernels.PackRowPanels(new RowSource(b, N), K, N, 0, Gemm.PanelCount(N, width), width, _packed);
+                    break;
+                default:
+                    // Δᵀ tiles from A (k × m); B's panels are packed by the product itself, as in a step.
+                    _packed = Alloc(Gemm.RowTileCount(M) * K * Kernels.TileRows + Gemm.PanelCount(N, width) * K * width);
+                    Kernels.PackTransposedTiles(_pa, M, K, M, 0, Gemm.RowTileCount(M), _packed);
+                    _pb = Copy(_b);
+                    break;
+            }
+        }
     }
 
     [Benchmark(Baseline = true)]
@@ -61,10 +96,58 @@ public class GemmBenchmarks : IFlopCount
         }
     }
 
-    /// <summary>OpenBLAS sgemm C = A·B of the same size (layouts differ; the work is the same), when installed.</summary>
+    [Benchmark]
+    public void InStep()
+    {
+        var width = Kernels.DefaultWidth;
+        switch (Product)
+        {
+            case "forward":
+            case "backward":
+                Gemm.MultiplyTiles(new RowSource(_pa, K), M, N, K, _packed, width, _pc, N, null, TileEpilogue.None, default, null, 0,
+                    0, Gemm.PanelCount(N, width), 0, Gemm.RowTileCount(M), _scratch);
+                break;
+            default:
+                Gemm.GradientPanels(_packed, M, new RowSource(_pb, N), N, K, 16, width, _pc, N, 0, Gemm.PanelCount(N, width),
+                    _packed + Gemm.RowTileCount(M) * K * Kernels.TileRows, _scratch, _stack, _levels);
+                break;
+        }
+    }
+
+    /// <summary>OpenBLAS sgemm of the same product and transpositions (o·Wᵀ, Δ·W, Δᵀ·o), when installed.</summary>
     [Benchmark]
     public void OpenBlasSgemm()
     {
-        if (OpenBlas.IsAvailable) OpenBlas.Multiply(_a, _b, _c, M, N, K);
+        if (!OpenBlas.IsAvailable) return;
+        switch (Product)
+        {
+            case "forward": OpenBlas.Multiply(_a, _b, _c, M, N, K, transposeA: false, transposeB: true); break;
+            case "backward": OpenBlas.Multiply(_a, _b, _c, M, N, K, transposeA: false, transposeB: false); break;
+            default: OpenBlas.Multiply(_a, _b, _c, M, N, K, transposeA: true, transposeB: false); break;
+        }
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        foreach (var p in new[] { _pa, _pb, _pc, _packed, _scratch, _stack }) NativeMemory.AlignedFree(p);
+        NativeMemory.Free(_levels);
+        _pa = _pb = _pc = _packed = _scratch = _stack = null;
+        _levels = null;
+        GC.SuppressFinalize(this);
+    }
+
+    private static float* Alloc(int count)
+    {
+        var p = (float*)NativeMemory.AlignedAlloc((nuint)count * sizeof(float), 64);
+        new Span<float>(p, count).Clear();
+        return p;
+    }
+
+    private static float* Copy(float[] values)
+    {
+        var p = Alloc(values.Length);
+        values.CopyTo(new Span<float>(p, values.Length));
+        return p;
     }
 }
