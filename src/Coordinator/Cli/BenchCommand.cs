@@ -81,6 +81,7 @@ internal sealed class BenchCommand
         var split = DataSources.Load(new DataOptions(idxDirectory));
         var train = FeatureScaling.Fit(ScalingKind.Max, split.Train).Apply(split.Train);
         if (train.FeatureCount != 784 || train.ClassCount != 10) throw new InvalidInputException($"--data {dataName}: expected 784 features and 10 classes (Fashion-MNIST)");
+        if (batch > train.Count) throw new InvalidInputException($"--batch-size {batch}: more than the {train.Count} training samples of {dataName}");
 
         output.WriteLine($"machine  {Environment.ProcessorCount} logical processors, {Gemm.KernelDescription}, .NET {Environment.Version}");
         output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");

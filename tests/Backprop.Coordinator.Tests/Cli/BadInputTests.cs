@@ -33,6 +33,14 @@ public sealed class BadInputTests : IDisposable
         return lines[0];
     }
 
+    [Fact]
+    public void Bench_BatchLargerThanTheData_IsOneLineNamingTheBatch()
+    {
+        var line = FailsWithOneLine("bench", "--data", TestData.FashionMnist, "--batch-size", "70000", "--python", "none", "--nets", "784-30-10");
+        Assert.Contains("--batch-size 70000", line);
+        Assert.Contains("60000 training samples", line);
+    }
+
     [Theory]
     [InlineData("--epochs", "many", "--epochs 'many'")]
     [InlineData("--epochs", "0", "--epochs")]
