@@ -42,7 +42,7 @@ internal sealed class BenchCommand
         Description = "Thread counts, comma-separated (default: 1 and all processors)",
         HelpName = "N,N,...",
         Arity = ArgumentArity.ExactlyOne,
-    }.WithParser(Parse.Sizes);
+    }.WithParser(Parse.ThreadCounts);
     private readonly Option<int> _batchSize = new("--batch-size") { Description = "Samples per step", DefaultValueFactory = _ => 256 };
     private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "Samples per chunk", DefaultValueFactory = _ => 16 };
     private readonly Option<int> _repetitions = new("--repetitions") { Description = "Timed repetitions per measurement (the median is reported)", DefaultValueFactory = _ => 7 };
@@ -91,10 +91,11 @@ internal sealed class BenchCommand
         var script = torch is null ? null : FindScript();
         if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
         using var peer = torch is not null && script is not null ? PyTorchPeer.Start(torch, script, idxDirectory, batch, error) : null;
-        if (peer is not null || OpenBlas.IsAvailable)
+        var others = new[] { peer is null ? null : "PyTorch's", OpenBlas.IsAvailable ? "the OpenBLAS GEMMs alone (1 thread)" : null }.OfType<string>().ToArray();
+        if (others.Length > 0)
         {
-            output.WriteLine("pairs    each of our repetitions is timed right beside one of each other side's (PyTorch; OpenBLAS GEMMs alone at 1 thread), the order");
-            output.WriteLine("         rotating; a ratio is the median of the repetitions' ratios");
+            output.WriteLine($"pairs    each of our repetitions is timed right beside one of {string.Join(" and one of ", others)}, the order rotating;");
+            output.WriteLine("         a ratio is the median of the repetitions' ratios");
         }
         output.WriteLine();
         output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13} {"pair range",12}");

@@ -29,16 +29,22 @@ public static class Parse
         return option;
     }
 
-    public static (int[]? Value, string? Error) Sizes(string text)
+    /// <summary>Layer sizes: positive whole numbers separated by commas ("128,64").</summary>
+    public static (int[]? Value, string? Error) Sizes(string text) => PositiveList(text, "layer size", "sizes", "128,64");
+
+    /// <summary>Thread counts: positive whole numbers separated by commas ("1,2").</summary>
+    public static (int[]? Value, string? Error) ThreadCounts(string text) => PositiveList(text, "thread count", "thread counts", "1,2");
+
+    private static (int[]? Value, string? Error) PositiveList(string text, string what, string whats, string example)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
-        var sizes = new int[parts.Length];
+        var values = new int[parts.Length];
         for (var i = 0; i < parts.Length; i++)
         {
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1)
-                return (null, $"'{parts[i]}' is not a positive layer size (expected sizes separated by commas, like 128,64)");
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
+                return (null, $"'{parts[i]}' is not a positive {what} (expected {whats} separated by commas, like {example})");
         }
-        return (sizes, null);
+        return (values, null);
     }
 
     public static (int Value, string? Error) PositiveInt(string text) =>

@@ -33,6 +33,17 @@ public sealed class BadInputTests : IDisposable
         return lines[0];
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1,x")]
+    public void Bench_BadThreadList_IsOneLineAboutThreadCounts(string threads)
+    {
+        var line = FailsWithOneLine("bench", "--threads", threads, "--python", "none");
+        Assert.Contains($"--threads '{threads}'", line);
+        Assert.Contains("thread count", line);
+        Assert.DoesNotContain("layer", line);
+    }
+
     [Fact]
     public void Bench_BatchLargerThanTheData_IsOneLineNamingTheBatch()
     {
