@@ -138,6 +138,7 @@ internal sealed class TrainCommand
         var quiet = result.GetValue(_quiet);
         var workers = result.GetValue(_workers);
         var savePath = result.GetValue(_save);
+        if (savePath is not null) ModelFile.CheckWritable(savePath);
         var (train, test, scaling, dataName, dataHash) = LoadData(result, hashRawData: savePath is not null);
         var architecture = BuildArchitecture(result, train);
 

@@ -29,9 +29,22 @@ public static class ModelFile
     private const int HeaderSize = 12, SectionHeaderSize = 12, ChecksumSize = 32;
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> atomically (a temporary file, then a rename).</summary>
-    public static void Save(Model model, string path)
+    public static void Save(Model model, string path) => Write(ToBytes(model), path);
+
+    /// <summary>
+    /// Throws an <see cref="InvalidInputException"/> naming <paramref name="path"/> unless a model can be
+    /// written there (its directory exists and takes a new file): to check before a long training run
+    /// rather than lose the run at its end. Leaves nothing behind.
+    /// </summary>
+    public static void CheckWritable(string path)
     {
-        var bytes = ToBytes(model);
+        if (Directory.Exists(path)) throw new InvalidInputException($"{path}: is a directory; expected a file name for the model");
+        Write([], path, keep: false);
+    }
+
+    /// <summary>Writes through a temporary file beside <paramref name="path"/>, then moves it into place (or deletes it).</summary>
+    private static void Write(byte[] bytes, string path, bool keep = true)
+    {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
@@ -41,11 +54,13 @@ public static class ModelFile
                 file.Write(bytes);
                 file.Flush(flushToDisk: true);
             }
-            File.Move(temporary, path, overwrite: true);
+            if (keep) File.Move(temporary, path, overwrite: true);
+            else File.Delete(temporary);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            File.Delete(temporary);
+            // File.Exists is false, without throwing, when the directory itself is missing.
+            if (File.Exists(temporary)) File.Delete(temporary);
             throw new InvalidInputException($"{path}: cannot write the model ({e.Message})", e);
         }
     }

@@ -33,6 +33,14 @@ public sealed class BadInputTests : IDisposable
         return lines[0];
     }
 
+    [Fact]
+    public void Train_SaveIntoAMissingDirectory_IsRefusedBeforeTraining()
+    {
+        var path = Path.Combine(_dir, "missing", "m.bpm");
+        var line = FailsWithOneLine("train", "--epochs", "1", "--save", path);
+        Assert.Contains(path, line);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("1,x")]

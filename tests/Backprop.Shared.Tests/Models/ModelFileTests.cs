@@ -1,3 +1,4 @@
+using Backprop;
 using Backprop.Data;
 using Backprop.Models;
 using Backprop.Networks;
@@ -31,6 +32,24 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal(model.Scaling.Scale, loaded.Scaling.Scale);
         Assert.Equal(model.Metadata, loaded.Metadata);
         Assert.Single(Directory.GetFiles(_dir)); // no temporary file left behind
+    }
+
+    [Fact]
+    public void Save_IntoAMissingDirectory_IsAnErrorNamingThePath()
+    {
+        var path = Path.Combine(_dir, "missing", "m.bpm");
+        var refused = Assert.Throws<InvalidInputException>(() => ModelFile.Save(Sample(), path));
+        Assert.Contains(path, refused.Message);
+    }
+
+    [Fact]
+    public void CheckWritable_LeavesNothingBehindAndRefusesWhatCannotBeWritten()
+    {
+        ModelFile.CheckWritable(Path.Combine(_dir, "m.bpm"));
+        Assert.Empty(Directory.GetFileSystemEntries(_dir));
+        var missing = Path.Combine(_dir, "missing", "m.bpm");
+        Assert.Contains(missing, Assert.Throws<InvalidInputException>(() => ModelFile.CheckWritable(missing)).Message);
+        Assert.Contains("is a directory", Assert.Throws<InvalidInputException>(() => ModelFile.CheckWritable(_dir)).Message);
     }
 
     [Fact]
