@@ -49,6 +49,17 @@ try
     var target = result.GetValue(coordinator) ?? throw new InvalidInputException("--coordinator: which coordinator to join is required (host:port, or BACKPROP_COORDINATOR)");
     var (host, port) = NodeSettings.ParseEndpoint(target, "--coordinator", NodeSettings.DefaultCoordinatorPort);
     var settings = node.Read(result, "worker", $"{host}:{port}", frameBytes: null);
+    var timeout = TimeSpan.FromSeconds(result.GetValue(joinTimeout));
+    // A host name that does not resolve is most often a typo; say so at once. Not fatal: where workers
+    // start before the coordinator's name is published (a cluster scheduler), it may resolve later.
+    try
+    {
+        await System.Net.Dns.GetHostAddressesAsync(host);
+    }
+    catch (System.Net.Sockets.SocketException e)
+    {
+        Console.Error.WriteLine($"warning: --coordinator {target}: the host {host} does not resolve ({e.Message}); trying to join for {timeout.TotalSeconds:0.#} s (--join-timeout)");
+    }
 
     // The raw training set is loaded now (to fail fast on bad data) and dropped once a run's scaled
     // copy exists; a later run with another scaling (--stay) loads it again.
@@ -104,7 +115,6 @@ try
         Console.WriteLine("joined the cluster");
         joined.TrySetResult();
     });
-    var timeout = TimeSpan.FromSeconds(result.GetValue(joinTimeout));
     if (await Task.WhenAny(joined.Task, system.WhenTerminated, Task.Delay(timeout)) != joined.Task && !system.WhenTerminated.IsCompleted)
     {
         Console.Error.WriteLine($"error: could not join the coordinator at {target} within {timeout.TotalSeconds:0.#} s");
