@@ -156,7 +156,10 @@ internal sealed class TrainCommand
         {
             output.WriteLine($"data     {dataName}: {train.Count} training, {test.Count} test samples, {train.FeatureCount} features, {train.ClassCount} classes (scaling {FeatureScaling.Name(scaling.Kind)})");
             output.WriteLine($"network  {architecture} ({architecture.ParameterCount:N0} parameters)");
-            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, batch {settings.BatchSize}, {settings.Epochs} epochs, seed {settings.Seed}, {workers} worker{(workers == 1 ? "" : "s")}");
+            var batch = settings.BatchSize > train.Count
+                ? $"batch {settings.BatchSize} (more than the {train.Count} training samples: one step per epoch, over all of them)"
+                : $"batch {settings.BatchSize}";
+            output.WriteLine($"training {OptimizerSettings.Name(kind)} η={optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}, {batch}, {settings.Epochs} epochs, seed {settings.Seed}, {workers} worker{(workers == 1 ? "" : "s")}");
         }
 
         var run = new TrainingRun(settings, train, test, scaling);

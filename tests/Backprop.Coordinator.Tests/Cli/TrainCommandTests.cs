@@ -70,6 +70,14 @@ public sealed partial class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void Train_BatchLargerThanTheData_SaysEachEpochIsOneStepOverAllSamples()
+    {
+        var (code, output, _) = CommandLineRunner.Run("train", "--batch-size", "100000", "--epochs", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("batch 100000 (more than the 1438 training samples: one step per epoch, over all of them)", output);
+    }
+
+    [Fact]
     public void TrainSaveThenEval_ReportsTheSameTestAccuracy()
     {
         var path = Path.Combine(_dir, "digits.bpm");
