@@ -19,7 +19,7 @@ public static class WorkerNode
         Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null)
     {
         var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
-        var system = ActorSystem.Create(NodeSettings.SystemName, cluster.ToConfig());
+        var system = cluster.CreateSystem(cluster.ToConfig());
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
             GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),

@@ -120,7 +120,7 @@ public static class TrainingHost
 
     private static ActorSystem StartCoordinatorNode(NodeSettings cluster, Config? config)
     {
-        var system = ActorSystem.Create(NodeSettings.SystemName, (config ?? Config.Empty).WithFallback(cluster.ToConfig()));
+        var system = cluster.CreateSystem((config ?? Config.Empty).WithFallback(cluster.ToConfig()));
         var node = Akka.Cluster.Cluster.Get(system);
         node.Join(node.SelfAddress); // the coordinator is the seed node
         return system;

@@ -36,6 +36,62 @@ public sealed record NodeSettings(
     /// <summary>Room for the Akka envelope around a tensor message.</summary>
     public const int EnvelopeHeadroomBytes = 64 << 10;
 
+    /// <summary>
+    /// The node's actor system on <paramref name="config"/> (this node's <see cref="ToConfig"/>, perhaps under
+    /// a --config file). A port that cannot be listened on (taken, not an address of this machine, not
+    /// allowed) is an <see cref="InvalidInputException"/> naming the address and the system's reason,
+    /// not an exception from deep inside the transport.
+    /// </summary>
+    public Akka.Actor.ActorSystem CreateSystem(Config config)
+    {
+        var port = config.GetInt("akka.remote.dot-netty.tcp.port", Port);
+        var host = config.GetString("akka.remote.dot-netty.tcp.hostname", Host);
+        // The transport binds with SO_REUSEADDR, which .NET on Linux pairs with SO_REUSEPORT: a second
+        // node on a taken port would bind too and share the first one's connections. Ask first.
+        if (port != 0 && SomethingListensOn(host, port))
+            throw new InvalidInputException($"cannot listen on {host}:{port}: another process is listening there (another coordinator?); choose another --port");
+        try
+        {
+            return Akka.Actor.ActorSystem.Create(SystemName, config);
+        }
+        catch (Exception e) when (Innermost<System.Net.Sockets.SocketException>(e) is { } socket)
+        {
+            throw new InvalidInputException($"cannot listen on {host}:{port} ({socket.Message}); choose another --host or --port", e);
+        }
+    }
+
+    /// <summary>Whether a TCP connection to <paramref name="host"/>:<paramref name="port"/> is accepted (the wildcard host: on this machine).</summary>
+    private static bool SomethingListensOn(string host, int port)
+    {
+        var target = host is "0.0.0.0" or "::" or "[::]" ? "127.0.0.1" : host;
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            return client.ConnectAsync(target, port).Wait(TimeSpan.FromSeconds(1)) && client.Connected;
+        }
+        catch (Exception e) when (e is AggregateException or System.Net.Sockets.SocketException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static T? Innermost<T>(Exception? e) where T : Exception
+    {
+        T? found = null;
+        var seen = new HashSet<Exception>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<Exception>();
+        if (e is not null) pending.Push(e);
+        while (pending.Count > 0)
+        {
+            var next = pending.Pop();
+            if (!seen.Add(next)) continue;
+            if (next is T match) found = match;
+            if (next is AggregateException aggregate) foreach (var inner in aggregate.InnerExceptions) pending.Push(inner);
+            else if (next.InnerException is not null) pending.Push(next.InnerException);
+        }
+        return found;
+    }
+
     /// <summary>The frame a model of <paramref name="parameterCount"/> float32 parameters needs.</summary>
     public static long FrameBytesFor(int parameterCount) => 4L * parameterCount + EnvelopeHeadroomBytes;
 
