@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Immutable;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Serialization;
 using System.Text;
@@ -263,8 +264,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             {
                 Byte(HalfEncoding);
                 var halves = MemoryMarshal.Cast<byte, Half>(_bytes.AsSpan(_position, 2 * tensor.Length));
-                var values = tensor.Span;
-                for (var i = 0; i < values.Length; i++) halves[i] = (Half)values[i];
+                TensorPrimitives.ConvertToHalf(tensor.Span, halves);
                 _position += 2 * tensor.Length;
                 return;
             }
@@ -323,7 +323,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             if (encoding == SingleEncoding) return FloatTensor.TakeOwnership(MemoryMarshal.Cast<byte, float>(Take(4 * count)).ToArray());
             var halves = MemoryMarshal.Cast<byte, Half>(Take(2 * count));
             var values = new float[count];
-            for (var i = 0; i < count; i++) values[i] = (float)halves[i];
+            TensorPrimitives.ConvertToSingle(halves, values);
             return FloatTensor.TakeOwnership(values, halfPrecision: true);
         }
 

@@ -101,6 +101,45 @@ public sealed class ProtocolSerializerTests : IDisposable
         for (var i = 0; i < values.Length; i++) Assert.True(Math.Abs(values[i] - half.Span[i]) <= Math.Abs(values[i]) / 1024 + 1e-7, $"{values[i]} vs {half.Span[i]}");
     }
 
+    /// <summary>Floats from every part of the range (a bit pattern every 65,521), kept where binary16 reaches, with ±∞ and NaN.</summary>
+    private static float[] HalfRangeValues()
+    {
+        var values = new List<float> { 0f, -0f, 65504f, -65504f, 65519.99f, float.Epsilon, 5.96e-8f, 2.98e-8f, float.PositiveInfinity, float.NegativeInfinity, float.NaN };
+        for (long bits = 0; bits <= uint.MaxValue; bits += 65521)
+        {
+            var v = BitConverter.Int32BitsToSingle((int)bits);
+            if (!float.IsFinite(v) || Math.Abs(v) < 65520f) values.Add(v);
+        }
+        return [.. values];
+    }
+
+    [Fact]
+    public void RoundedToHalf_EveryKindOfValue_IsTheCastBitForBit()
+    {
+        var values = HalfRangeValues();
+        Assert.NotEqual(0, values.Length % 2048); // a partial last block as well as whole ones
+        var rounded = FloatTensor.RoundedToHalf(values);
+        Assert.True(rounded.IsHalfPrecision);
+        for (var i = 0; i < values.Length; i++)
+            Assert.Equal(BitConverter.SingleToInt32Bits((float)(Half)values[i]), BitConverter.SingleToInt32Bits(rounded.Span[i]));
+    }
+
+    [Fact]
+    public void HalfTensor_OnTheWire_IsTheCastsBinary16AndReadsBackExactly()
+    {
+        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
+        var half = FloatTensor.RoundedToHalf(HalfRangeValues());
+        var bytes = serializer.ToBinary(new GradientComputed("run", 1, 1, 0, 1, 1, 0, 0, half));
+        var copy = (GradientComputed)serializer.FromBinary(bytes, "G");
+        // The tensor's 2-byte values sit at the end of the message.
+        var wire = bytes.AsSpan(bytes.Length - 2 * half.Length);
+        for (var i = 0; i < half.Length; i++)
+        {
+            Assert.Equal(BitConverter.HalfToInt16Bits((Half)half.Span[i]), BitConverter.ToInt16(wire[(2 * i)..]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(half.Span[i]), BitConverter.SingleToInt32Bits(copy.Sum.Span[i]));
+        }
+    }
+
     [Fact]
     public void RoundedToHalf_ValueBeyondHalfRange_KeepsFullPrecision()
     {
