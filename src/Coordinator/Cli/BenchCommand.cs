@@ -149,30 +149,18 @@ internal sealed class BenchCommand
     {
         var L = architecture.LayerCount;
         var phases = new PhaseTimes(L);
-        var engine = new BatchEngine(architecture, chunk, threadCount: 1) { Phases = phases };
-        var θ = Initialization.Create(architecture, seed: 1);
-        var optimizer = Optimizer.Create(architecture, new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.01f));
-        var sum = new GradientSum(architecture.ParameterCount);
-        var order = Shuffling.Permutation(train.Count, 1, 0);
-        var steps = 0;
-        var update = TimeSpan.Zero;
-        void Step()
-        {
-            var position = steps * batch % (train.Count - batch + 1);
-            engine.Gradient(θ, train, order.AsSpan(position, batch), sum);
-            var start = Stopwatch.GetTimestamp();
-            optimizer.Step(θ, sum.Values, sum.SampleCount);
-            update += Stopwatch.GetElapsedTime(start);
-            steps++;
-        }
+        var loop = new StepLoop(architecture, train, batch, chunk, threads: 1);
+        loop.Engine.Phases = phases;
         // Warm up for a while (the engine's code reaches its optimized tier), then measure afresh.
         var warm = Stopwatch.StartNew();
-        while (warm.Elapsed.TotalSeconds < seconds) Step();
+        while (warm.Elapsed.TotalSeconds < seconds) loop.Step();
         phases.Clear();
-        (steps, update) = (0, TimeSpan.Zero);
+        loop.Update = TimeSpan.Zero;
+        var steps = 0;
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed.TotalSeconds < 2 * seconds || steps < 5) Step();
+        for (; clock.Elapsed.TotalSeconds < 2 * seconds || steps < 5; steps++) loop.Step();
         var total = clock.Elapsed.TotalMilliseconds / steps;
+        var update = loop.Update;
 
         output.WriteLine();
         output.WriteLine($"phases   {architecture}: one step on 1 thread, batch {batch}, chunk {chunk}, mean of {steps} steps");
@@ -236,28 +224,11 @@ internal sealed class BenchCommand
         Architecture architecture, DataSet train, int batch, int chunk, int threads, int repetitions, double seconds,
         Func<int, double>? peer, Func<int, double>? gemms = null)
     {
-        var engine = new BatchEngine(architecture, chunk, threads);
-        var θ = Initialization.Create(architecture, seed: 1);
-        var optimizer = Optimizer.Create(architecture, new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.01f));
-        var sum = new GradientSum(architecture.ParameterCount);
-        var epoch = 0;
-        var order = Shuffling.Permutation(train.Count, 1, epoch);
-        var position = 0;
-        void Step()
-        {
-            if (position + batch > train.Count)
-            {
-                order = Shuffling.Permutation(train.Count, 1, ++epoch);
-                position = 0;
-            }
-            engine.Gradient(θ, train, order.AsSpan(position, batch), sum);
-            optimizer.Step(θ, sum.Values, sum.SampleCount);
-            position += batch;
-        }
+        var loop = new StepLoop(architecture, train, batch, chunk, threads);
         double Time(int steps)
         {
             var clock = Stopwatch.StartNew();
-            for (var s = 0; s < steps; s++) Step();
+            for (var s = 0; s < steps; s++) loop.Step();
             return steps * batch / clock.Elapsed.TotalSeconds;
         }
         int StepsFor(double rate) => Math.Max(5, (int)(seconds * rate / batch));
@@ -364,6 +335,38 @@ internal sealed class BenchCommand
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Training steps as the bench times them: engine.Gradient + SGD update over batches of a shuffled
+    /// epoch order (a new order each epoch), with the time spent in the update kept apart.
+    /// </summary>
+    private sealed class StepLoop(Architecture architecture, DataSet train, int batch, int chunk, int threads)
+    {
+        private readonly float[] _θ = Initialization.Create(architecture, seed: 1);
+        private readonly Optimizer _optimizer = Optimizer.Create(architecture, new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.01f));
+        private readonly GradientSum _sum = new(architecture.ParameterCount);
+        private int[] _order = Shuffling.Permutation(train.Count, 1, 0);
+        private int _epoch, _position;
+
+        public BatchEngine Engine { get; } = new(architecture, chunk, threads);
+
+        /// <summary>Time spent in the SGD update so far.</summary>
+        public TimeSpan Update { get; set; }
+
+        public void Step()
+        {
+            if (_position + batch > train.Count)
+            {
+                _order = Shuffling.Permutation(train.Count, 1, ++_epoch);
+                _position = 0;
+            }
+            Engine.Gradient(_θ, train, _order.AsSpan(_position, batch), _sum);
+            var start = Stopwatch.GetTimestamp();
+            _optimizer.Step(_θ, _sum.Values, _sum.SampleCount);
+            Update += Stopwatch.GetElapsedTime(start);
+            _position += batch;
+        }
     }
 
     /// <summary>
