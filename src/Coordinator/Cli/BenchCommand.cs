@@ -14,7 +14,7 @@ namespace Backprop.Coordinator.Cli;
 /// <c>backprop bench</c>: training throughput (samples/s of forward + backward + SGD step) of the three
 /// reference nets on Fashion-MNIST, at 1 thread and at all threads, beside PyTorch running the same
 /// nets in the same run (bench/pytorch_bench.py) when a python with torch is found, and the GFLOP/s
-/// reached against the machine's sgemm peak (OpenBLAS, 1 thread).
+/// reached against the machine's sgemm peak (OpenBLAS 1024³, 1 thread, timed beside every repetition).
 /// </summary>
 internal sealed class BenchCommand
 {
@@ -85,17 +85,22 @@ internal sealed class BenchCommand
 
         output.WriteLine($"machine  {Environment.ProcessorCount} logical processors, {Gemm.KernelDescription}, .NET {Environment.Version}");
         output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");
-        var peak = MeasurePeak(output);
+        MeasurePeak(output);
         var python = result.GetValue(_python);
         var torch = python == "none" ? null : FindTorch(python, output);
         var script = torch is null ? null : FindScript();
         if (torch is not null && script is null) output.WriteLine("pytorch  bench/pytorch_bench.py not found (run from the repository); skipped");
         using var peer = torch is not null && script is not null ? PyTorchPeer.Start(torch, script, idxDirectory, batch, error) : null;
-        var others = new[] { peer is null ? null : "PyTorch's", OpenBlas.IsAvailable ? "the OpenBLAS GEMMs alone (1 thread)" : null }.OfType<string>().ToArray();
+        var others = new[]
+        {
+            peer is null ? null : "PyTorch's",
+            OpenBlas.IsAvailable ? "the OpenBLAS GEMMs alone (1-thread rows)" : null,
+            OpenBlas.IsAvailable ? "OpenBLAS sgemm 1024³ (1 thread)" : null,
+        }.OfType<string>().ToArray();
         if (others.Length > 0)
         {
-            output.WriteLine($"pairs    each of our repetitions is timed right beside one of {string.Join(" and one of ", others)}, the order rotating;");
-            output.WriteLine("         a ratio is the median of the repetitions' ratios");
+            output.WriteLine($"pairs    each of our repetitions is timed right beside one of each: {string.Join("; ", others)};");
+            output.WriteLine("         the order rotates, and a ratio is the median of the repetitions' ratios");
         }
         output.WriteLine();
         output.WriteLine($"{"net",-48} {"threads",7} {"ours samples/s",15} {"GFLOP/s",8} {"of t·peak",9} {"PyTorch samples/s",18} {"ours/PyTorch",13} {"pair range",12}");
@@ -105,28 +110,37 @@ internal sealed class BenchCommand
         {
             var flops = FlopsPerSample(architecture);
             var floor = OpenBlas.IsAvailable ? new GemmFloor(architecture, batch) : null;
+            var sgemm = OpenBlas.IsAvailable ? SgemmPeak(flops, batch) : null;
             for (var i = 0; i < threads.Length; i++)
             {
                 var t = threads[i];
-                var (ours, theirs, ratios, gemms, oursToGemms, theirsToGemms) = Measure(architecture, train, batch, chunk, t, repetitions, seconds,
-                    peer is null ? null : steps => peer.Rate(name, t, steps), floor is null || t != 1 ? null : steps => floor.Rate(steps));
+                var m = Measure(architecture, train, batch, chunk, t, repetitions, seconds,
+                    peer is null ? null : steps => peer.Rate(name, t, steps), floor is null || t != 1 ? null : floor.Rate, sgemm);
+                var ours = m.OursMedian;
+                var theirs = m.MedianOf(PeerSide);
+                var ratios = m.OursOver(PeerSide);
+                var ofPeak = m.OursOver(PeakSide);
                 if (floor is not null && t == 1)
                 {
-                    floors.Add($"{architecture,-48} {t,7} {gemms,22:N0} {Format(Median(oursToGemms)),11} " +
-                        $"{(theirsToGemms.Length == 0 ? "-" : Format(Median(theirsToGemms))),14}");
+                    var theirsOfPeak = m.Over(PeerSide, PeakSide);
+                    floors.Add($"{architecture,-48} {t,7} {m.MedianOf(GemmsSide),22:N0} {Format(Median(m.OursOver(GemmsSide))),11} " +
+                        $"{(m.Over(PeerSide, GemmsSide) is { Length: > 0 } r ? Format(Median(r)) : "-"),14} " +
+                        $"{m.MedianOf(PeakSide) * flops / 1e9,13:F1} {Median(m.Over(GemmsSide, PeakSide)),12:P0} " +
+                        $"{(theirsOfPeak.Length == 0 ? "-" : Median(theirsOfPeak).ToString("P0", CultureInfo.InvariantCulture)),14}");
                 }
                 var gflops = flops * ours / 1e9;
-                var ofPeak = peak > 0 ? $"{gflops / (threads[i] * peak):P0}" : "-";
+                var ofTPeak = ofPeak.Length == 0 ? "-" : (Median(ofPeak) / t).ToString("P0", CultureInfo.InvariantCulture);
                 var pytorch = double.IsNaN(theirs) ? "-" : theirs.ToString("N0", CultureInfo.InvariantCulture);
-                var ratio = ratios.Length == 0 ? "-" : Median(ratios).ToString("F2", CultureInfo.InvariantCulture);
-                var range = ratios.Length == 0 ? "-" : $"{ratios.Min().ToString("F2", CultureInfo.InvariantCulture)}–{ratios.Max().ToString("F2", CultureInfo.InvariantCulture)}";
-                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {threads[i],7} {ours,15:N0} {gflops,8:F1} {ofPeak,9} {pytorch,18} {ratio,13} {range,12}");
+                var ratio = ratios.Length == 0 ? "-" : Format(Median(ratios));
+                var range = ratios.Length == 0 ? "-" : $"{Format(ratios.Min())}–{Format(ratios.Max())}";
+                output.WriteLine($"{(i == 0 ? architecture.ToString() : ""),-48} {t,7} {ours,15:N0} {gflops,8:F1} {ofTPeak,9} {pytorch,18} {ratio,13} {range,12}");
             }
         }
         output.WriteLine();
         output.WriteLine("samples/s: one step = gather the batch, forward, backward, SGD update (medians of the repetitions); GFLOP/s counts");
         output.WriteLine("2·n_in·n_out per layer for the forward pass and the weight gradient, and again for the backward error of every layer");
-        output.WriteLine("but the first; t·peak is the thread count times OpenBLAS's 1-thread sgemm peak above.");
+        output.WriteLine("but the first; of t·peak: our GFLOP/s over t times OpenBLAS's 1-thread sgemm 1024³, timed in the same repetition");
+        output.WriteLine("(median of the repetitions).");
         if (result.GetValue(_phases))
         {
             foreach (var (_, architecture) in nets) PrintPhases(architecture, train, batch, chunk, seconds, output);
@@ -134,12 +148,14 @@ internal sealed class BenchCommand
         if (floors.Count > 0)
         {
             output.WriteLine();
-            output.WriteLine($"{"GEMMs alone",-48} {"threads",7} {"GEMMs-only samples/s",22} {"ours/GEMMs",11} {"PyTorch/GEMMs",14}");
+            output.WriteLine($"{"GEMMs alone",-48} {"threads",7} {"GEMMs-only samples/s",22} {"ours/GEMMs",11} {"PyTorch/GEMMs",14} " +
+                $"{"peak GFLOP/s",13} {"GEMMs/peak",12} {"PyTorch/peak",14}");
             foreach (var line in floors) output.WriteLine(line);
             output.WriteLine();
             output.WriteLine("GEMMs alone: only the step's matrix products (o·Wᵀ and Δᵀ·o for every layer, Δ·W for every layer but the first) in");
             output.WriteLine("OpenBLAS cblas_sgemm on 1 thread, timed in the same repetitions as the 1-thread rows above: how fast a step could be if");
-            output.WriteLine("it were nothing but OpenBLAS products. The ratios are medians of each repetition's ratio.");
+            output.WriteLine("it were nothing but OpenBLAS products. peak: OpenBLAS sgemm 1024³ on 1 thread in the same repetitions (median);");
+            output.WriteLine("the ratios are medians of each repetition's ratio.");
         }
         return CommandLine.Ok;
     }
@@ -213,16 +229,43 @@ internal sealed class BenchCommand
         return flops;
     }
 
+    /// <summary>The sides timed beside ours in every repetition, by their index in <see cref="Measurement.Others"/>.</summary>
+    internal const int PeerSide = 0, GemmsSide = 1, PeakSide = 2;
+
     /// <summary>
-    /// Samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order: the median of the
-    /// repetitions. Each repetition of ours is timed back to back with one of <paramref name="peer"/>'s
-    /// (steps → the peer's samples/s over that many steps) and of <paramref name="gemms"/>'s (the same for
-    /// the step's products alone), in an order that rotates from repetition to repetition; returned are
-    /// their medians and the ratios ours/peer, ours/gemms and peer/gemms of each repetition.
+    /// The rates of each repetition, in samples/s: ours, and each other side's (null where it was not
+    /// timed; a side that failed has NaN). Ratios are taken repetition by repetition.
     /// </summary>
-    internal static (double Ours, double Theirs, double[] Ratios, double Gemms, double[] OursToGemms, double[] TheirsToGemms) Measure(
+    internal sealed record Measurement(double[] Ours, double[]?[] Others)
+    {
+        /// <summary>The median of our repetitions.</summary>
+        public double OursMedian => Median(Ours);
+
+        /// <summary>The median of a side's repetitions, NaN when it was not timed or failed.</summary>
+        public double MedianOf(int side) => Usable(Others[side]) is { } rates ? Median(rates) : double.NaN;
+
+        /// <summary>Ours over a side, each repetition (empty when the side was not timed or failed).</summary>
+        public double[] OursOver(int side) => Ratios(Ours, Others[side]);
+
+        /// <summary>One side over another, each repetition (empty when either was not timed or failed).</summary>
+        public double[] Over(int top, int bottom) => Ratios(Others[top], Others[bottom]);
+
+        private static double[]? Usable(double[]? rates) => rates is null || rates.Any(double.IsNaN) ? null : rates;
+
+        private static double[] Ratios(double[]? top, double[]? bottom) =>
+            Usable(top) is { } t && Usable(bottom) is { } b ? [.. t.Zip(b, (x, y) => x / y)] : [];
+    }
+
+    /// <summary>
+    /// Samples/s of engine.Gradient + SGD step over batches of a shuffled epoch order, in
+    /// <paramref name="repetitions"/> repetitions. Each repetition of ours is timed back to back with one
+    /// of every other side (steps → that side's samples/s over that many steps; indexed as
+    /// <see cref="PeerSide"/>, <see cref="GemmsSide"/>, <see cref="PeakSide"/>; null: not timed), in an
+    /// order that rotates from repetition to repetition.
+    /// </summary>
+    internal static Measurement Measure(
         Architecture architecture, DataSet train, int batch, int chunk, int threads, int repetitions, double seconds,
-        Func<int, double>? peer, Func<int, double>? gemms = null)
+        params Func<int, double>?[] others)
     {
         var loop = new StepLoop(architecture, train, batch, chunk, threads);
         double Time(int steps)
@@ -235,15 +278,17 @@ internal sealed class BenchCommand
 
         // The sides of a repetition: ours first in the list; each is sized from a short probe, so every
         // side takes about the same time, then warmed up.
-        var sides = new List<Func<int, double>> { Time };
-        if (peer is not null) sides.Add(peer);
-        if (gemms is not null) sides.Add(gemms);
+        var sides = new List<(Func<int, double> Rate, int Slot)> { (Time, -1) };
+        for (var i = 0; i < others.Length; i++)
+        {
+            if (others[i] is { } side) sides.Add((side, i));
+        }
         var steps = new int[sides.Count];
         for (var i = 0; i < sides.Count; i++)
         {
-            sides[i](3);
-            steps[i] = StepsFor(sides[i](5));
-            sides[i](Math.Max(5, steps[i] / 5));
+            sides[i].Rate(3);
+            steps[i] = StepsFor(sides[i].Rate(5));
+            sides[i].Rate(Math.Max(5, steps[i] / 5));
         }
         var rates = new double[sides.Count][];
         for (var i = 0; i < sides.Count; i++) rates[i] = new double[repetitions];
@@ -253,17 +298,40 @@ internal sealed class BenchCommand
             for (var j = 0; j < sides.Count; j++)
             {
                 var i = (r + j) % sides.Count;
-                rates[i][r] = sides[i](steps[i]);
+                rates[i][r] = sides[i].Rate(steps[i]);
             }
         }
-        double[] Ratios(double[]? top, double[]? bottom) =>
-            top is null || bottom is null || top.Any(double.IsNaN) || bottom.Any(double.IsNaN) ? [] : top.Zip(bottom, (x, y) => x / y).ToArray();
-        var ours = rates[0];
-        var theirs = peer is null ? null : rates[1];
-        var floor = gemms is null ? null : rates[^1];
-        var ratios = Ratios(ours, theirs);
-        return (Median(ours), ratios.Length == 0 ? double.NaN : Median(theirs!), ratios,
-            floor is null ? double.NaN : Median(floor), Ratios(ours, floor), Ratios(theirs, floor));
+        var byIndex = new double[]?[others.Length];
+        for (var i = 1; i < sides.Count; i++) byIndex[sides[i].Slot] = rates[i];
+        return new Measurement(rates[0], byIndex);
+    }
+
+    /// <summary>
+    /// A side that multiplies 1024 × 1024 matrices in OpenBLAS on 1 thread, for as many flops as
+    /// <c>steps</c> training steps of <paramref name="flopsPerSample"/> × <paramref name="batch"/>, and
+    /// gives its rate in those samples/s: ours over it is our GFLOP/s over the sgemm peak of the moment.
+    /// </summary>
+    internal static Func<int, double> SgemmPeak(double flopsPerSample, int batch)
+    {
+        const int n = 1024;
+        var random = new Random(1);
+        var a = new float[n * n];
+        var b = new float[n * n];
+        var c = new float[n * n];
+        for (var i = 0; i < a.Length; i++)
+        {
+            a[i] = (float)random.NextDouble() - 0.5f;
+            b[i] = (float)random.NextDouble() - 0.5f;
+        }
+        const double perMultiply = 2.0 * n * n * n;
+        return steps =>
+        {
+            OpenBlas.SetThreads(1);
+            var multiplies = Math.Max(1, (int)Math.Round(steps * batch * flopsPerSample / perMultiply));
+            var clock = Stopwatch.StartNew();
+            for (var m = 0; m < multiplies; m++) OpenBlas.Multiply(a, b, c, n, n, n);
+            return multiplies * perMultiply / flopsPerSample / clock.Elapsed.TotalSeconds;
+        };
     }
 
     private static double Median(double[] values)
@@ -272,8 +340,8 @@ internal sealed class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    /// <summary>Prints and returns OpenBLAS's 1-thread sgemm GFLOP/s at 1024³ (0 when OpenBLAS is missing), with ours beside it.</summary>
-    private static double MeasurePeak(TextWriter output)
+    /// <summary>Prints OpenBLAS's best 1-thread sgemm GFLOP/s at 1024³ now (when OpenBLAS is present), with ours beside it.</summary>
+    private static void MeasurePeak(TextWriter output)
     {
         const int n = 1024;
         var random = new Random(1);
@@ -289,12 +357,12 @@ internal sealed class BenchCommand
         if (!OpenBlas.IsAvailable)
         {
             output.WriteLine($"sgemm    OpenBLAS not found: no peak to compare with; our Gemm.Multiply 1024³ on 1 thread: {ours:F1} GFLOP/s");
-            return 0;
+            return;
         }
         OpenBlas.SetThreads(1);
         var peak = BestGflops(() => OpenBlas.Multiply(a, b, c, n, n, n), 2.0 * n * n * n);
-        output.WriteLine($"sgemm    peak = OpenBLAS cblas_sgemm 1024³ on 1 thread: {peak:F1} GFLOP/s ({OpenBlas.Configuration}); our Gemm.Multiply: {ours:F1} GFLOP/s");
-        return peak;
+        output.WriteLine($"sgemm    1024³ on 1 thread, best of 15 now: OpenBLAS cblas_sgemm {peak:F1} GFLOP/s ({OpenBlas.Configuration}), our Gemm.Multiply {ours:F1} GFLOP/s;");
+        output.WriteLine("         the peak each row is held to is OpenBLAS's, timed again beside each of its repetitions");
     }
 
     private static double BestGflops(Action multiply, double flops)

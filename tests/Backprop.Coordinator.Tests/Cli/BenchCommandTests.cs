@@ -18,40 +18,64 @@ public class BenchCommandTests
     }
 
     [Fact]
-    public void Measure_TwoOtherSides_EachRepetitionPairsAllThreeAndTheOrderRotates()
+    public void Measure_ThreeOtherSides_EachRepetitionPairsAllFourAndTheOrderRotates()
     {
         const int repetitions = 5;
         var calls = new List<string>();
         double Peer(int steps) { calls.Add("peer"); return 1000; }
         double Gemms(int steps) { calls.Add("gemms"); return 4000; }
+        double Peak(int steps) { calls.Add("peak"); return 5000; }
 
-        var (ours, theirs, ratios, gemms, oursToGemms, theirsToGemms) =
-            BenchCommand.Measure(Tiny, TinyData(), batch: 8, chunk: 4, threads: 1, repetitions, seconds: 0.001, Peer, Gemms);
+        var m = BenchCommand.Measure(Tiny, TinyData(), batch: 8, chunk: 4, threads: 1, repetitions, seconds: 0.001, Peer, Gemms, Peak);
 
-        Assert.Equal(1000, theirs);
-        Assert.Equal(4000, gemms);
-        Assert.True(ours > 0);
-        Assert.Equal(repetitions, ratios.Length);
-        Assert.Equal(repetitions, oursToGemms.Length);
-        // Each repetition's ours over each other side's: the same ours in both ratios.
-        for (var r = 0; r < repetitions; r++) Assert.Equal(ratios[r] * 1000, oursToGemms[r] * 4000, 1e-9 * ratios[r] * 1000);
-        Assert.All(theirsToGemms, x => Assert.Equal(0.25, x));
+        Assert.Equal(1000, m.MedianOf(BenchCommand.PeerSide));
+        Assert.Equal(4000, m.MedianOf(BenchCommand.GemmsSide));
+        Assert.Equal(5000, m.MedianOf(BenchCommand.PeakSide));
+        Assert.True(m.OursMedian > 0);
+        var toPeer = m.OursOver(BenchCommand.PeerSide);
+        var toGemms = m.OursOver(BenchCommand.GemmsSide);
+        var toPeak = m.OursOver(BenchCommand.PeakSide);
+        Assert.Equal(repetitions, toPeer.Length);
+        // Each repetition's ours over each other side's: the same ours in every ratio.
+        for (var r = 0; r < repetitions; r++)
+        {
+            Assert.Equal(toPeer[r] * 1000, toGemms[r] * 4000, 1e-9 * toPeer[r] * 1000);
+            Assert.Equal(toPeer[r] * 1000, toPeak[r] * 5000, 1e-9 * toPeer[r] * 1000);
+            Assert.Equal(m.Ours[r], toPeak[r] * 5000, 1e-9 * m.Ours[r]);
+        }
+        Assert.All(m.Over(BenchCommand.PeerSide, BenchCommand.GemmsSide), x => Assert.Equal(0.25, x));
+        Assert.All(m.Over(BenchCommand.GemmsSide, BenchCommand.PeakSide), x => Assert.Equal(0.8, x));
         // Probe, sizing and warm-up calls first (three per side), then one call per side per repetition,
-        // the order rotating: (ours, peer, gemms), (peer, gemms, ours), (gemms, ours, peer), …
-        var timed = calls.Skip(6).ToArray();
-        Assert.Equal(2 * repetitions, timed.Length);
-        Assert.Equal(["peer", "gemms", "peer", "gemms", "gemms", "peer", "peer", "gemms", "peer", "gemms"], timed);
+        // the order rotating: (ours, peer, gemms, peak), (peer, gemms, peak, ours), (gemms, peak, ours, peer), …
+        var timed = calls.Skip(9).ToArray();
+        Assert.Equal(3 * repetitions, timed.Length);
+        Assert.Equal(["peer", "gemms", "peak", "peer", "gemms", "peak", "gemms", "peak", "peer", "peak", "peer", "gemms", "peer", "gemms", "peak"], timed);
+    }
+
+    [Fact]
+    public void Measure_SideNotTimed_KeepsTheOthersInTheirPlaces()
+    {
+        var calls = new List<string>();
+        double Peak(int steps) { calls.Add("peak"); return 5000; }
+
+        var m = BenchCommand.Measure(Tiny, TinyData(), batch: 8, chunk: 4, threads: 1, repetitions: 3, seconds: 0.001, null, null, Peak);
+
+        Assert.True(double.IsNaN(m.MedianOf(BenchCommand.PeerSide)));
+        Assert.True(double.IsNaN(m.MedianOf(BenchCommand.GemmsSide)));
+        Assert.Empty(m.OursOver(BenchCommand.PeerSide));
+        Assert.Equal(5000, m.MedianOf(BenchCommand.PeakSide));
+        Assert.Equal(3, m.OursOver(BenchCommand.PeakSide).Length);
+        Assert.Equal(3 + 3, calls.Count);
     }
 
     [Fact]
     public void Measure_PeerThatFailed_GivesNoPeerRatiosButKeepsTheGemmsOnes()
     {
-        var (_, theirs, ratios, _, oursToGemms, theirsToGemms) =
-            BenchCommand.Measure(Tiny, TinyData(), batch: 8, chunk: 4, threads: 1, repetitions: 3, seconds: 0.001, _ => double.NaN, _ => 4000);
+        var m = BenchCommand.Measure(Tiny, TinyData(), batch: 8, chunk: 4, threads: 1, repetitions: 3, seconds: 0.001, _ => double.NaN, _ => 4000);
 
-        Assert.True(double.IsNaN(theirs));
-        Assert.Empty(ratios);
-        Assert.Empty(theirsToGemms);
-        Assert.Equal(3, oursToGemms.Length);
+        Assert.True(double.IsNaN(m.MedianOf(BenchCommand.PeerSide)));
+        Assert.Empty(m.OursOver(BenchCommand.PeerSide));
+        Assert.Empty(m.Over(BenchCommand.PeerSide, BenchCommand.GemmsSide));
+        Assert.Equal(3, m.OursOver(BenchCommand.GemmsSide).Length);
     }
 }
