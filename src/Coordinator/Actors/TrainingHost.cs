@@ -87,6 +87,7 @@ public static class TrainingHost
         finally
         {
             // Workers leave when the run is over; give them a moment before the coordinator goes.
+            NodeSettings.RunIsOver(system);
             await Task.WhenAny(Task.WhenAll(nodes.Select(n => n.WhenTerminated)), Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false);
             await system.Terminate().ConfigureAwait(false);
             await Task.WhenAll(nodes.Select(n => n.Terminate())).ConfigureAwait(false);
@@ -114,6 +115,7 @@ public static class TrainingHost
         }
         finally
         {
+            NodeSettings.RunIsOver(system);
             await system.Terminate().ConfigureAwait(false);
         }
     }

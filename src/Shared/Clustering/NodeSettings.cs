@@ -50,14 +50,64 @@ public sealed record NodeSettings(
         // node on a taken port would bind too and share the first one's connections. Ask first.
         if (port != 0 && SomethingListensOn(host, port))
             throw new InvalidInputException($"cannot listen on {host}:{port}: another process is listening there (another coordinator?); choose another --port");
+        // An address of no interface here fails inside the transport, which logs an ERROR with a stack
+        // trace first; find it out before.
+        if (CannotBind(host, port) is { } reason)
+            throw new InvalidInputException($"cannot listen on {host}:{port} ({reason}); choose another --host or --port");
+        var parting = new PartingFilter();
+        Akka.Actor.ActorSystem system;
         try
         {
-            return Akka.Actor.ActorSystem.Create(SystemName, config);
+            system = Akka.Actor.ActorSystem.Create(SystemName, Akka.Actor.BootstrapSetup.Create().WithConfig(config).And(parting.Setup()));
         }
         catch (Exception e) when (Innermost<System.Net.Sockets.SocketException>(e) is { } socket)
         {
             throw new InvalidInputException($"cannot listen on {host}:{port} ({socket.Message}); choose another --host or --port", e);
         }
+        parting.Attach(system);
+        // A node that is shutting down expects its peers to hang up.
+        Akka.Actor.CoordinatedShutdown.Get(system).AddTask(Akka.Actor.CoordinatedShutdown.PhaseBeforeServiceUnbind, "expect-parting", () =>
+        {
+            parting.RunIsOver();
+            return Task.FromResult(Akka.Done.Instance);
+        });
+        return system;
+    }
+
+    /// <summary>
+    /// Declares <paramref name="system"/>'s run over: peers that disconnect from now on are leaving, and
+    /// the transport's reports of it are not logged (see <see cref="PartingFilter"/>).
+    /// </summary>
+    public static void RunIsOver(Akka.Actor.ActorSystem system) => PartingFilter.For(system)?.RunIsOver();
+
+    /// <summary>Why a TCP socket cannot bind to <paramref name="host"/>:<paramref name="port"/> (on any of its addresses), or null if one can.</summary>
+    private static string? CannotBind(string host, int port)
+    {
+        System.Net.IPAddress[] addresses;
+        try
+        {
+            addresses = System.Net.IPAddress.TryParse(host, out var literal) ? [literal] : System.Net.Dns.GetHostAddresses(host);
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            return e.Message;
+        }
+        string? reason = null;
+        foreach (var address in addresses)
+        {
+            try
+            {
+                using var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+                socket.Bind(new System.Net.IPEndPoint(address, port));
+                return null;
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                reason ??= e.Message;
+            }
+        }
+        return reason;
     }
 
     /// <summary>Whether a TCP connection to <paramref name="host"/>:<paramref name="port"/> is accepted (the wildcard host: on this machine).</summary>
