@@ -59,7 +59,7 @@ internal sealed class BenchCommand
 
     public Command Build()
     {
-        var command = new Command("bench", "Measure training throughput of the reference nets (and PyTorch's, when installed)");
+        var command = new Command("bench", "Measure training throughput of the reference nets, beside PyTorch's and OpenBLAS's when installed");
         foreach (var option in new Option[] { _data, _nets, _threads, _batchSize, _chunkSize, _repetitions, _seconds, _phases, _python })
             command.Options.Add(option);
         command.SetAction((result, _) => Task.FromResult(Run(result, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)));
@@ -85,7 +85,7 @@ internal sealed class BenchCommand
 
         output.WriteLine($"machine  {Environment.ProcessorCount} logical processors, {Gemm.KernelDescription}, .NET {Environment.Version}");
         output.WriteLine($"data     {idxDirectory}: {train.Count} training samples; batch {batch}, chunk {chunk}; {repetitions} repetitions of about {seconds.ToString(CultureInfo.InvariantCulture)} s after warm-up");
-        MeasurePeak(output);
+        PrintSgemm(output);
         var python = result.GetValue(_python);
         var torch = python == "none" ? null : FindTorch(python, output);
         var script = torch is null ? null : FindScript();
@@ -341,7 +341,7 @@ internal sealed class BenchCommand
     }
 
     /// <summary>Prints OpenBLAS's best 1-thread sgemm GFLOP/s at 1024³ now (when OpenBLAS is present), with ours beside it.</summary>
-    private static void MeasurePeak(TextWriter output)
+    private static void PrintSgemm(TextWriter output)
     {
         const int n = 1024;
         var random = new Random(1);
