@@ -313,16 +313,8 @@ internal sealed class BenchCommand
     /// </summary>
     internal static Func<int, double> SgemmPeak(double flopsPerSample, int batch)
     {
-        const int n = 1024;
-        var random = new Random(1);
-        var a = new float[n * n];
-        var b = new float[n * n];
-        var c = new float[n * n];
-        for (var i = 0; i < a.Length; i++)
-        {
-            a[i] = (float)random.NextDouble() - 0.5f;
-            b[i] = (float)random.NextDouble() - 0.5f;
-        }
+        const int n = SgemmSize;
+        var (a, b, c) = SgemmOperands();
         const double perMultiply = 2.0 * n * n * n;
         return steps =>
         {
@@ -334,6 +326,24 @@ internal sealed class BenchCommand
         };
     }
 
+    /// <summary>The side of the square sgemm that stands for the machine's peak.</summary>
+    private const int SgemmSize = 1024;
+
+    /// <summary>A, B (random in [−0.5, 0.5)) and C for a <see cref="SgemmSize"/>² product.</summary>
+    private static (float[] A, float[] B, float[] C) SgemmOperands()
+    {
+        const int n = SgemmSize;
+        var random = new Random(1);
+        var a = new float[n * n];
+        var b = new float[n * n];
+        for (var i = 0; i < a.Length; i++)
+        {
+            a[i] = (float)random.NextDouble() - 0.5f;
+            b[i] = (float)random.NextDouble() - 0.5f;
+        }
+        return (a, b, new float[n * n]);
+    }
+
     private static double Median(double[] values)
     {
         var sorted = values.Order().ToArray();
@@ -343,16 +353,8 @@ internal sealed class BenchCommand
     /// <summary>Prints OpenBLAS's best 1-thread sgemm GFLOP/s at 1024³ now (when OpenBLAS is present), with ours beside it.</summary>
     private static void PrintSgemm(TextWriter output)
     {
-        const int n = 1024;
-        var random = new Random(1);
-        var a = new float[n * n];
-        var b = new float[n * n];
-        var c = new float[n * n];
-        for (var i = 0; i < a.Length; i++)
-        {
-            a[i] = (float)random.NextDouble() - 0.5f;
-            b[i] = (float)random.NextDouble() - 0.5f;
-        }
+        const int n = SgemmSize;
+        var (a, b, c) = SgemmOperands();
         var ours = BestGflops(() => Gemm.Multiply(a, b, c, n, n, n), 2.0 * n * n * n);
         if (!OpenBlas.IsAvailable)
         {
