@@ -7,7 +7,8 @@ using Backprop.Data;
 using Backprop.Worker;
 
 // backprop-worker: a worker node. It loads the training data itself, joins the coordinator's
-// cluster, computes gradients for it, and exits when the run is over (or keeps serving with --stay).
+// cluster, computes gradients for it, and exits when the run is over (or, with --stay, serves the
+// next run and the next coordinator at the same address).
 
 var data = new DataOptionSet();
 var node = new NodeOptionSet(defaultPort: 0);
@@ -22,7 +23,10 @@ var threads = new Option<int>("--threads")
     Description = "Threads for gradient computation (default: every core)",
     DefaultValueFactory = _ => Environment.ProcessorCount,
 }.WithParser(Parse.PositiveInt);
-var stay = new Option<bool>("--stay") { Description = "Keep serving after a run ends (default: exit)" };
+var stay = new Option<bool>("--stay")
+{
+    Description = "Keep serving: after a run, wait for the coordinator's next run, and when the coordinator leaves, for the next coordinator at the same address (default: exit when the run ends)",
+};
 var joinTimeout = new Option<double>("--join-timeout")
 {
     Description = "Seconds to try joining the coordinator before giving up",
@@ -79,50 +83,80 @@ try
         return scaled;
     }
 
-    var exitCode = 0;
-    var leaving = 0;
-    ActorSystem? system = null;
-    system = WorkerNode.Start(settings, Prepare, result.GetValue(threads),
-        onRunFinished: result.GetValue(stay) ? null : () =>
-        {
-            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
-            Console.WriteLine("run finished; leaving");
-            Leave(0);
-        },
-        onCoordinatorLost: () =>
-        {
-            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
-            Console.Error.WriteLine($"error: the coordinator at {target} left the cluster");
-            Leave(1);
-        },
-        onRefused: reason =>
-        {
-            if (Interlocked.Exchange(ref leaving, 1) == 1) return;
-            Console.Error.WriteLine($"error: {reason}");
-            Leave(2);
-        });
+    var staying = result.GetValue(stay);
+    var workerThreads = result.GetValue(threads);
+    // A staying worker serves one coordinator after another: when its coordinator leaves, the node is
+    // started afresh (a node cannot join a new cluster) and waits for the next one at the same address.
+    for (var betweenRuns = false; ; betweenRuns = true)
+    {
+        var (code, rejoin) = await Serve(betweenRuns);
+        if (!rejoin) return code;
+    }
 
-    void Leave(int code)
+    async Task<(int Code, bool Rejoin)> Serve(bool betweenRuns)
     {
-        Volatile.Write(ref exitCode, code);
-        _ = Akka.Actor.CoordinatedShutdown.Get(system!).Run(Akka.Actor.CoordinatedShutdown.ClrExitReason.Instance);
+        var exitCode = 0;
+        var rejoin = false;
+        var leaving = 0;
+        ActorSystem? system = null;
+        system = WorkerNode.Start(settings, Prepare, workerThreads,
+            onRunFinished: () =>
+            {
+                if (staying)
+                {
+                    Console.WriteLine("run finished; staying for the next run");
+                    return;
+                }
+                if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+                Console.WriteLine("run finished; leaving");
+                Leave(0);
+            },
+            onCoordinatorLost: () =>
+            {
+                if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+                if (staying)
+                {
+                    Console.WriteLine($"the coordinator at {target} left; waiting for the next one (--stay)");
+                    rejoin = true;
+                    Leave(0);
+                    return;
+                }
+                Console.Error.WriteLine($"error: the coordinator at {target} left the cluster");
+                Leave(1);
+            },
+            onRefused: reason =>
+            {
+                if (Interlocked.Exchange(ref leaving, 1) == 1) return;
+                Console.Error.WriteLine($"error: {reason}");
+                Leave(2);
+            },
+            betweenRuns: betweenRuns);
+
+        void Leave(int code)
+        {
+            Volatile.Write(ref exitCode, code);
+            _ = Akka.Actor.CoordinatedShutdown.Get(system!).Run(Akka.Actor.CoordinatedShutdown.ClrExitReason.Instance);
+        }
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        Console.WriteLine($"worker   {cluster.SelfAddress} joining {settings.SeedAddress}");
+        var joined = new TaskCompletionSource();
+        cluster.RegisterOnMemberUp(() =>
+        {
+            NodeSettings.RunHasStarted(system);
+            Console.WriteLine("joined the cluster");
+            joined.TrySetResult();
+        });
+        // The first join gives up after --join-timeout; a staying worker waits for the next coordinator as long as it takes.
+        var giveUp = betweenRuns ? Task.Delay(Timeout.Infinite) : Task.Delay(timeout);
+        if (await Task.WhenAny(joined.Task, system.WhenTerminated, giveUp) != joined.Task && !system.WhenTerminated.IsCompleted)
+        {
+            Console.Error.WriteLine($"error: could not join the coordinator at {target} within {timeout.TotalSeconds:0.#} s");
+            await system.Terminate();
+            return (1, false);
+        }
+        await system.WhenTerminated;
+        return (Volatile.Read(ref exitCode), Volatile.Read(ref rejoin));
     }
-    var cluster = Akka.Cluster.Cluster.Get(system);
-    Console.WriteLine($"worker   {cluster.SelfAddress} joining {settings.SeedAddress}");
-    var joined = new TaskCompletionSource();
-    cluster.RegisterOnMemberUp(() =>
-    {
-        Console.WriteLine("joined the cluster");
-        joined.TrySetResult();
-    });
-    if (await Task.WhenAny(joined.Task, system.WhenTerminated, Task.Delay(timeout)) != joined.Task && !system.WhenTerminated.IsCompleted)
-    {
-        Console.Error.WriteLine($"error: could not join the coordinator at {target} within {timeout.TotalSeconds:0.#} s");
-        await system.Terminate();
-        return 1;
-    }
-    await system.WhenTerminated;
-    return Volatile.Read(ref exitCode);
 }
 catch (InvalidInputException e)
 {

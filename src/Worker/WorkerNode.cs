@@ -12,14 +12,17 @@ public static class WorkerNode
     /// Starts a worker node and asks to join the coordinator named in <paramref name="cluster"/>. The
     /// coordinator finds the worker by membership. <paramref name="onRunFinished"/> runs when the run
     /// ends, <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
-    /// <paramref name="onRefused"/> when the worker cannot take part in a run.
+    /// <paramref name="onRefused"/> when the worker cannot take part in a run. A node started
+    /// <paramref name="betweenRuns"/> (waiting for a coordinator that has gone, to come back) does not
+    /// log the transport's failures to reach it until <see cref="NodeSettings.RunHasStarted"/>.
     /// </summary>
     public static ActorSystem Start(
         NodeSettings cluster, Func<FeatureScaling, DataSet> loadData, int threads,
-        Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null)
+        Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null, bool betweenRuns = false)
     {
         var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
         var system = cluster.CreateSystem(cluster.ToConfig());
+        if (betweenRuns) NodeSettings.RunIsOver(system);
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
             GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),

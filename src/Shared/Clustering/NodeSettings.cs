@@ -80,6 +80,9 @@ public sealed record NodeSettings(
     /// </summary>
     public static void RunIsOver(Akka.Actor.ActorSystem system) => PartingFilter.For(system)?.RunIsOver();
 
+    /// <summary>Undoes <see cref="RunIsOver"/>: a node that takes part in a run again logs what its transport reports.</summary>
+    public static void RunHasStarted(Akka.Actor.ActorSystem system) => PartingFilter.For(system)?.RunHasStarted();
+
     /// <summary>Why a TCP socket cannot bind to <paramref name="host"/>:<paramref name="port"/> (on any of its addresses), or null if one can.</summary>
     private static string? CannotBind(string host, int port)
     {

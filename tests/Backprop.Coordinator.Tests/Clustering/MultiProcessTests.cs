@@ -131,6 +131,54 @@ public sealed partial class MultiProcessTests : IDisposable
         }
     }
 
+    /// <summary>Reads <paramref name="process"/>'s output into <paramref name="lines"/> up to the first line matching <paramref name="pattern"/>.</summary>
+    private static async Task<string> ReadUntil(Running process, List<string> lines, string pattern, CancellationToken cancel)
+    {
+        while (true)
+        {
+            var line = await process.Process.StandardOutput.ReadLineAsync(cancel)
+                       ?? throw new InvalidOperationException("exited: " + string.Join("\n", lines) + await process.Error);
+            lines.Add(line);
+            if (Regex.IsMatch(line, pattern)) return line;
+        }
+    }
+
+    [Fact]
+    public async Task StayingWorker_ServesTheNextCoordinatorAtTheSameAddress_QuietlyWhileItWaits()
+    {
+        var expected = CommandLineRunner.Run("train", "--epochs", "1", "--quiet");
+        Assert.Equal(0, expected.ExitCode);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
+
+        var first = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--quiet");
+        var firstLines = new List<string>();
+        var port = Listening().Match(await ReadUntil(first, firstLines, Listening().ToString(), timeout.Token)).Groups[1].Value;
+        var worker = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--stay");
+        var workerLines = new List<string>();
+        Assert.Contains(expected.Output.Trim(), await first.Process.StandardOutput.ReadToEndAsync(timeout.Token));
+        await first.Process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(0, first.Process.ExitCode);
+        await ReadUntil(worker, workerLines, "^the coordinator at .* left; waiting for the next one", timeout.Token);
+        var waitingFrom = workerLines.Count;
+        // The worker's new node tries to join at once, before the next coordinator's process is up.
+        await ReadUntil(worker, workerLines, "^worker .* joining", timeout.Token);
+
+        // The next coordinator, at the same address: the worker rejoins and takes part.
+        var second = Start("backprop.dll", "train", "--cluster", "--port", port, "--workers", "1", "--epochs", "1", "--quiet");
+        var secondOutput = second.Process.StandardOutput.ReadToEndAsync(timeout.Token);
+        await second.Process.WaitForExitAsync(timeout.Token);
+        Assert.True(second.Process.ExitCode == 0, await secondOutput + await second.Error);
+        Assert.Contains(expected.Output.Trim(), await secondOutput);
+        await ReadUntil(worker, workerLines, "^the coordinator at .* left; waiting for the next one", timeout.Token);
+
+        Assert.False(worker.Process.HasExited);
+        var between = workerLines.Skip(waitingFrom).ToArray();
+        Assert.Contains("joined the cluster", between);
+        Assert.Contains("run finished; staying for the next run", between);
+        // The joins that failed while the second coordinator's process started were not logged.
+        Assert.DoesNotContain(between, line => line.Contains("Tried to associate", StringComparison.Ordinal) || line.Contains("Couldn't join", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task WorkerWithOtherData_IsRefusedNamingBothHashes_AndTheRunGivesUp()
     {
