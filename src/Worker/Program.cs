@@ -142,7 +142,6 @@ try
         var joined = new TaskCompletionSource();
         cluster.RegisterOnMemberUp(() =>
         {
-            NodeSettings.RunHasStarted(system);
             Console.WriteLine("joined the cluster");
             joined.TrySetResult();
         });

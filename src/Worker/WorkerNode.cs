@@ -14,7 +14,7 @@ public static class WorkerNode
     /// ends, <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
     /// <paramref name="onRefused"/> when the worker cannot take part in a run. A node started
     /// <paramref name="betweenRuns"/> (waiting for a coordinator that has gone, to come back) does not
-    /// log the transport's failures to reach it until <see cref="NodeSettings.RunHasStarted"/>.
+    /// log the transport's failures to reach it until it sees the coordinator up.
     /// </summary>
     public static ActorSystem Start(
         NodeSettings cluster, Func<FeatureScaling, DataSet> loadData, int threads,
@@ -27,22 +27,28 @@ public static class WorkerNode
         system.ActorOf(
             GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),
             "worker");
-        if (onCoordinatorLost is not null) system.ActorOf(Props.Create(() => new CoordinatorWatch(onCoordinatorLost)), "coordinator-watch");
+        system.ActorOf(Props.Create(() => new CoordinatorWatch(onCoordinatorLost)), "coordinator-watch");
         Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
         return system;
     }
 
-    /// <summary>Calls back when the member with role "coordinator" leaves, is removed or downed.</summary>
+    /// <summary>Calls back when the member with role "coordinator" leaves, is removed or downed; turns the transport's reports back on when it is up.</summary>
     private sealed class CoordinatorWatch : ReceiveActor
     {
-        public CoordinatorWatch(Action onLost)
+        public CoordinatorWatch(Action? onLost)
         {
             var cluster = Akka.Cluster.Cluster.Get(Context.System);
             var seen = false;
-            Receive<ClusterEvent.MemberUp>(up => seen |= up.Member.HasRole("coordinator"));
+            Receive<ClusterEvent.MemberUp>(up =>
+            {
+                if (!up.Member.HasRole("coordinator")) return;
+                seen = true;
+                // In the coordinator's cluster: what the transport reports matters again.
+                NodeSettings.RunHasStarted(Context.System);
+            });
             Receive<ClusterEvent.MemberRemoved>(removed =>
             {
-                if (removed.Member.HasRole("coordinator") && seen) onLost();
+                if (removed.Member.HasRole("coordinator") && seen) onLost?.Invoke();
             });
             Receive<ClusterEvent.IMemberEvent>(_ => { });
             cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));

@@ -173,8 +173,7 @@ public sealed partial class MultiProcessTests : IDisposable
 
         Assert.False(worker.Process.HasExited);
         var between = workerLines.Skip(waitingFrom).ToArray();
-        Assert.Contains("joined the cluster", between);
-        Assert.Contains("run finished; staying for the next run", between);
+        Assert.Contains("run finished; staying for the next run", between); // the second coordinator's run, ended by it
         // The joins that failed while the second coordinator's process started were not logged.
         Assert.DoesNotContain(between, line => line.Contains("Tried to associate", StringComparison.Ordinal) || line.Contains("Couldn't join", StringComparison.Ordinal));
     }
