@@ -98,6 +98,7 @@ try
         var exitCode = 0;
         var rejoin = false;
         var leaving = 0;
+        var joined = new TaskCompletionSource();
         ActorSystem? system = null;
         system = WorkerNode.Start(settings, Prepare, workerThreads,
             onRunFinished: () =>
@@ -130,7 +131,12 @@ try
                 Console.Error.WriteLine($"error: {reason}");
                 Leave(2);
             },
-            betweenRuns: betweenRuns);
+            betweenRuns: betweenRuns,
+            onJoined: () =>
+            {
+                Console.WriteLine("joined the cluster");
+                joined.TrySetResult();
+            });
 
         void Leave(int code)
         {
@@ -139,12 +145,6 @@ try
         }
         var cluster = Akka.Cluster.Cluster.Get(system);
         Console.WriteLine($"worker   {cluster.SelfAddress} joining {settings.SeedAddress}");
-        var joined = new TaskCompletionSource();
-        cluster.RegisterOnMemberUp(() =>
-        {
-            Console.WriteLine("joined the cluster");
-            joined.TrySetResult();
-        });
         // The first join gives up after --join-timeout; a staying worker waits for the next coordinator as long as it takes.
         var giveUp = betweenRuns ? Task.Delay(Timeout.Infinite) : Task.Delay(timeout);
         if (await Task.WhenAny(joined.Task, system.WhenTerminated, giveUp) != joined.Task && !system.WhenTerminated.IsCompleted)

@@ -11,14 +11,16 @@ public static class WorkerNode
     /// <summary>
     /// Starts a worker node and asks to join the coordinator named in <paramref name="cluster"/>. The
     /// coordinator finds the worker by membership. <paramref name="onRunFinished"/> runs when the run
-    /// ends, <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
+    /// ends, <paramref name="onJoined"/> when it sees the coordinator up (its own MemberUp can come much
+    /// later on a busy machine), <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
     /// <paramref name="onRefused"/> when the worker cannot take part in a run. A node started
     /// <paramref name="betweenRuns"/> (waiting for a coordinator that has gone, to come back) does not
     /// log the transport's failures to reach it until it sees the coordinator up.
     /// </summary>
     public static ActorSystem Start(
         NodeSettings cluster, Func<FeatureScaling, DataSet> loadData, int threads,
-        Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null, bool betweenRuns = false)
+        Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null, bool betweenRuns = false,
+        Action? onJoined = null)
     {
         var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
         var system = cluster.CreateSystem(cluster.ToConfig());
@@ -27,24 +29,29 @@ public static class WorkerNode
         system.ActorOf(
             GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),
             "worker");
-        system.ActorOf(Props.Create(() => new CoordinatorWatch(onCoordinatorLost)), "coordinator-watch");
+        system.ActorOf(Props.Create(() => new CoordinatorWatch(onJoined, onCoordinatorLost)), "coordinator-watch");
         Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
         return system;
     }
 
-    /// <summary>Calls back when the member with role "coordinator" leaves, is removed or downed; turns the transport's reports back on when it is up.</summary>
+    /// <summary>
+    /// Calls back when this node first sees the member with role "coordinator" up (it has joined the
+    /// coordinator's cluster; the transport's reports are turned back on) and when that member
+    /// leaves, is removed or downed.
+    /// </summary>
     private sealed class CoordinatorWatch : ReceiveActor
     {
-        public CoordinatorWatch(Action? onLost)
+        public CoordinatorWatch(Action? onJoined, Action? onLost)
         {
             var cluster = Akka.Cluster.Cluster.Get(Context.System);
             var seen = false;
             Receive<ClusterEvent.MemberUp>(up =>
             {
-                if (!up.Member.HasRole("coordinator")) return;
+                if (!up.Member.HasRole("coordinator") || seen) return;
                 seen = true;
                 // In the coordinator's cluster: what the transport reports matters again.
                 NodeSettings.RunHasStarted(Context.System);
+                onJoined?.Invoke();
             });
             Receive<ClusterEvent.MemberRemoved>(removed =>
             {
