@@ -43,6 +43,13 @@ trap cleanup EXIT INT TERM
 
 dotnet "$bin_coordinator" train --cluster --host 127.0.0.1 --port "$port" --workers "$workers" "$@" &
 coordinator=$!
+# Workers start once the coordinator accepts connections, so their first join does not fail.
+for ((tries = 0; tries < 600; tries++)); do
+  kill -0 "$coordinator" 2>/dev/null || break
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+kill -0 "$coordinator" 2>/dev/null || workers=0 # it stopped (bad options): no workers to start
 for ((w = 1; w <= workers; w++)); do
   dotnet "$bin_worker" --coordinator "127.0.0.1:$port" "${data_args[@]}" > >(sed "s/^/[worker $w] /") 2>&1 &
   pids+=($!)
