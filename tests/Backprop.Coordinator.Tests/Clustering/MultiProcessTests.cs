@@ -32,6 +32,18 @@ public sealed partial class MultiProcessTests : IDisposable
         return new Running(process, Task.FromResult(""), process.StandardError.ReadToEndAsync());
     }
 
+    /// <summary>Reads <paramref name="process"/>'s output into <paramref name="lines"/> up to the first line matching <paramref name="pattern"/>.</summary>
+    private static async Task<string> ReadUntil(Running process, List<string> lines, string pattern, CancellationToken cancel)
+    {
+        while (true)
+        {
+            var line = await process.Process.StandardOutput.ReadLineAsync(cancel)
+                       ?? throw new InvalidOperationException("exited: " + string.Join("\n", lines) + await process.Error);
+            lines.Add(line);
+            if (Regex.IsMatch(line, pattern)) return line;
+        }
+    }
+
     [Fact]
     public async Task WorkerProcess_CoordinatorHostThatDoesNotResolve_IsNamedAtOnceThenTheJoinTimesOut()
     {
@@ -56,14 +68,8 @@ public sealed partial class MultiProcessTests : IDisposable
         var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "2", "--epochs", "3", "--quiet");
         // Read the coordinator's output line by line until it says where it listens.
         var lines = new List<string>();
-        string? port = null;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (port is null)
-        {
-            var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("coordinator exited: " + string.Join("\n", lines) + await coordinator.Error);
-            lines.Add(line);
-            port = Listening().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
-        }
+        var port = Listening().Match(await ReadUntil(coordinator, lines, Listening().ToString(), timeout.Token)).Groups[1].Value;
         var rest = coordinator.Process.StandardOutput.ReadToEndAsync();
         var workers = new[]
         {
@@ -99,16 +105,7 @@ public sealed partial class MultiProcessTests : IDisposable
                 "--config", config, "--step-timeout", "600");
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             var lines = new List<string>();
-            async Task<string> ReadUntil(string pattern)
-            {
-                while (true)
-                {
-                    var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token)
-                               ?? throw new InvalidOperationException("coordinator exited: " + string.Join("\n", lines) + await coordinator.Error);
-                    lines.Add(line);
-                    if (Regex.IsMatch(line, pattern)) return line;
-                }
-            }
+            Task<string> ReadUntil(string pattern) => MultiProcessTests.ReadUntil(coordinator, lines, pattern, timeout.Token);
             var port = Listening().Match(await ReadUntil(Listening().ToString())).Groups[1].Value;
             var survivor = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--config", config);
             var victim = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--config", config);
@@ -128,18 +125,6 @@ public sealed partial class MultiProcessTests : IDisposable
         finally
         {
             File.Delete(config);
-        }
-    }
-
-    /// <summary>Reads <paramref name="process"/>'s output into <paramref name="lines"/> up to the first line matching <paramref name="pattern"/>.</summary>
-    private static async Task<string> ReadUntil(Running process, List<string> lines, string pattern, CancellationToken cancel)
-    {
-        while (true)
-        {
-            var line = await process.Process.StandardOutput.ReadLineAsync(cancel)
-                       ?? throw new InvalidOperationException("exited: " + string.Join("\n", lines) + await process.Error);
-            lines.Add(line);
-            if (Regex.IsMatch(line, pattern)) return line;
         }
     }
 
@@ -183,12 +168,7 @@ public sealed partial class MultiProcessTests : IDisposable
     {
         var coordinator = Start("backprop.dll", "train", "--cluster", "--port", "0", "--workers", "1", "--epochs", "1", "--worker-timeout", "20", "--quiet"); // long enough for a slow worker start on a loaded machine
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        string? port = null;
-        while (port is null)
-        {
-            var line = await coordinator.Process.StandardOutput.ReadLineAsync(timeout.Token) ?? throw new InvalidOperationException("coordinator exited");
-            port = Listening().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
-        }
+        var port = Listening().Match(await ReadUntil(coordinator, [], Listening().ToString(), timeout.Token)).Groups[1].Value;
         var worker = Start("backprop-worker.dll", "--coordinator", $"127.0.0.1:{port}", "--data", "digits", "--split-seed", "3");
         _ = worker.Process.StandardOutput.ReadToEndAsync();
         await worker.Process.WaitForExitAsync(timeout.Token);
