@@ -160,45 +160,67 @@ internal sealed class BenchCommand
         return CommandLine.Ok;
     }
 
-    /// <summary>Where the time of a 1-thread step of <paramref name="architecture"/> goes: the engine's phases, the SGD update, the rest.</summary>
+    /// <summary>
+    /// Where the time of a 1-thread step of <paramref name="architecture"/> goes: the engine's phases, the
+    /// SGD update, the rest; beside each product, the same product in OpenBLAS (when found), timed in
+    /// steps that alternate with ours.
+    /// </summary>
     private static void PrintPhases(Architecture architecture, DataSet train, int batch, int chunk, double seconds, TextWriter output)
     {
         var L = architecture.LayerCount;
         var phases = new PhaseTimes(L);
         var loop = new StepLoop(architecture, train, batch, chunk, threads: 1);
         loop.Engine.Phases = phases;
+        var floor = OpenBlas.IsAvailable ? new GemmFloor(architecture, batch) : null;
+        var blas = new PhaseTimes(L);
         // Warm up for a while (the engine's code reaches its optimized tier), then measure afresh.
         var warm = Stopwatch.StartNew();
-        while (warm.Elapsed.TotalSeconds < seconds) loop.Step();
+        while (warm.Elapsed.TotalSeconds < seconds)
+        {
+            loop.Step();
+            floor?.Step(null);
+        }
         phases.Clear();
         loop.Update = TimeSpan.Zero;
         var steps = 0;
+        var ours = TimeSpan.Zero;
         var clock = Stopwatch.StartNew();
-        for (; clock.Elapsed.TotalSeconds < 2 * seconds || steps < 5; steps++) loop.Step();
-        var total = clock.Elapsed.TotalMilliseconds / steps;
+        for (; clock.Elapsed.TotalSeconds < 2 * seconds || steps < 5; steps++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            loop.Step();
+            ours += Stopwatch.GetElapsedTime(start);
+            floor?.Step(blas);
+        }
+        var total = ours.TotalMilliseconds / steps;
         var update = loop.Update;
 
         output.WriteLine();
-        output.WriteLine($"phases   {architecture}: one step on 1 thread, batch {batch}, chunk {chunk}, mean of {steps} steps");
+        output.WriteLine($"phases   {architecture}: one step on 1 thread, batch {batch}, chunk {chunk}, mean of {steps} steps" +
+            (floor is null ? "" : "; OpenBLAS: the same product alone, in steps alternating with ours"));
+        output.WriteLine($"         {"",-40} {"ours",11} {"of step",7}" + (floor is null ? "" : $" {"OpenBLAS",11} {"ours/OpenBLAS",14}"));
         var accounted = 0.0;
-        void Line(string what, double ms)
+        void Line(string what, double ms, double? openBlas = null)
         {
             accounted += ms;
-            output.WriteLine($"         {what,-40} {ms,8:F2} ms {ms / total,7:P1}");
+            var beside = openBlas is { } b && floor is not null ? $" {b,8:F2} ms {ms / b,14:F2}" : "";
+            output.WriteLine($"         {what,-40} {ms,8:F2} ms {ms / total,7:P1}{beside}");
         }
         double Ms(EnginePhase phase, int layer) => phases[phase, layer].TotalMilliseconds / steps;
+        double Blas(EnginePhase phase, int layer) => blas[phase, layer].TotalMilliseconds / steps;
         Line("pack the weights into panels", Ms(EnginePhase.PackWeights, 0));
-        for (var l = 0; l < L; l++) Line($"forward o{l + 1} = f(o{l}·W{l}ᵀ + b{l})", Ms(EnginePhase.Forward, l));
+        for (var l = 0; l < L; l++) Line($"forward o{l + 1} = f(o{l}·W{l}ᵀ + b{l})", Ms(EnginePhase.Forward, l), Blas(EnginePhase.Forward, l));
         Line("output layer: a, C(x), Δ", Ms(EnginePhase.OutputRows, 0));
         for (var l = L - 1; l >= 0; l--)
         {
             Line($"Δ{l}ᵀ tiles and ∂C/∂b{l}", Ms(EnginePhase.DeltaTilesAndBias, l));
-            Line($"∂C/∂W{l} = Δ{l}ᵀ·o{l}", Ms(EnginePhase.WeightGradient, l));
-            if (l > 0) Line($"Δ{l - 1} = (Δ{l}·W{l}) ⊙ f'(o{l})", Ms(EnginePhase.BackwardErrors, l));
+            Line($"∂C/∂W{l} = Δ{l}ᵀ·o{l}", Ms(EnginePhase.WeightGradient, l), Blas(EnginePhase.WeightGradient, l));
+            if (l > 0) Line($"Δ{l - 1} = (Δ{l}·W{l}) ⊙ f'(o{l})", Ms(EnginePhase.BackwardErrors, l), Blas(EnginePhase.BackwardErrors, l));
         }
         Line("SGD update", update.TotalMilliseconds / steps);
         output.WriteLine($"         {"the rest (batch order, loss tree, calls)",-40} {total - accounted,8:F2} ms {(total - accounted) / total,7:P1}");
-        output.WriteLine($"         {"step",-40} {total,8:F2} ms");
+        var products = floor is null ? "" : $" {Enumerable.Range(0, L).Sum(l => Blas(EnginePhase.Forward, l) + Blas(EnginePhase.WeightGradient, l) + Blas(EnginePhase.BackwardErrors, l)),8:F2} ms (products)";
+        output.WriteLine($"         {"step",-40} {total,8:F2} ms {"",7}{products}");
     }
 
     private static string Format(double ratio) => ratio.ToString("F2", CultureInfo.InvariantCulture);
@@ -475,19 +497,30 @@ internal sealed class BenchCommand
         public double Rate(int steps)
         {
             OpenBlas.SetThreads(1);
-            var L = _sizes.Length - 1;
             var clock = Stopwatch.StartNew();
-            for (var s = 0; s < steps; s++)
-            {
-                for (var l = 0; l < L; l++)
-                    OpenBlas.Multiply(_outputs[l], _weights[l], _outputs[l + 1], _batch, _sizes[l + 1], _sizes[l], transposeA: false, transposeB: true);
-                for (var l = L - 1; l >= 0; l--)
-                {
-                    OpenBlas.Multiply(_deltas[l], _outputs[l], _gradients[l], _sizes[l + 1], _sizes[l], _batch, transposeA: true, transposeB: false);
-                    if (l > 0) OpenBlas.Multiply(_deltas[l], _weights[l], _deltas[l - 1], _batch, _sizes[l], _sizes[l + 1], transposeA: false, transposeB: false);
-                }
-            }
+            for (var s = 0; s < steps; s++) Step(null);
             return steps * _batch / clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>One step's products on one OpenBLAS thread; with <paramref name="times"/>, each product's time is added to it.</summary>
+        public void Step(PhaseTimes? times)
+        {
+            OpenBlas.SetThreads(1);
+            var L = _sizes.Length - 1;
+            var since = Stopwatch.GetTimestamp();
+            for (var l = 0; l < L; l++)
+            {
+                OpenBlas.Multiply(_outputs[l], _weights[l], _outputs[l + 1], _batch, _sizes[l + 1], _sizes[l], transposeA: false, transposeB: true);
+                if (times is not null) since = times.Add(EnginePhase.Forward, l, since);
+            }
+            for (var l = L - 1; l >= 0; l--)
+            {
+                OpenBlas.Multiply(_deltas[l], _outputs[l], _gradients[l], _sizes[l + 1], _sizes[l], _batch, transposeA: true, transposeB: false);
+                if (times is not null) since = times.Add(EnginePhase.WeightGradient, l, since);
+                if (l == 0) continue;
+                OpenBlas.Multiply(_deltas[l], _weights[l], _deltas[l - 1], _batch, _sizes[l], _sizes[l + 1], transposeA: false, transposeB: false);
+                if (times is not null) since = times.Add(EnginePhase.BackwardErrors, l, since);
+            }
         }
     }
 

@@ -56,7 +56,7 @@ public sealed class PhaseTimes
     public void Clear() => Array.Clear(_ticks);
 
     /// <summary>Adds the time since <paramref name="since"/> (a <see cref="Stopwatch.GetTimestamp"/>) to a phase; returns now.</summary>
-    internal long Add(EnginePhase phase, int layer, long since)
+    public long Add(EnginePhase phase, int layer, long since)
     {
         var now = Stopwatch.GetTimestamp();
         _ticks[Index(phase, layer)] += now - since;
