@@ -288,9 +288,7 @@ public sealed unsafe class BatchEngine
         }
         _outputs[0].Ensure(0);
         _deltaTiles.Ensure(tileFloats);
-        var panelFloats = 0;
-        for (var l = 0; l < L; l++) panelFloats = Math.Max(panelFloats, Gemm.PanelCount(_architecture.InputsOf(l), _width) * _width * rows);
-        foreach (var scratch in _scratch) scratch.Panel.Ensure(panelFloats);
+        foreach (var scratch in _scratch) scratch.Panel.Ensure(Gemm.GradientPanelFloats(rows, _width));
         _rowLoss = new float[rows];
         _rowCorrect = new bool[rows];
         _capacityRows = rows;

@@ -103,7 +103,7 @@ public static unsafe class Gemm
         if (chunkSize == 0) chunkSize = k;
         var depth = StackDepth(k, chunkSize);
         var tiles = RowTileCount(m);
-        var size = tiles * k * Kernels.TileRows + PanelCount(n, width) * k * width + Kernels.TileRows * width + depth * Kernels.TileRows * width;
+        var size = tiles * k * Kernels.TileRows + GradientPanelFloats(k, width) + Kernels.TileRows * width + depth * Kernels.TileRows * width;
         var buffer = ArrayPool<float>.Shared.Rent(size);
         var levels = stackalloc int[depth];
         try
@@ -113,7 +113,7 @@ public static unsafe class Gemm
                 var packedA = pBuffer;
                 Kernels.PackTransposedTiles(pa, m, k, m, 0, tiles, packedA);
                 var panel = packedA + tiles * k * Kernels.TileRows;
-                var scratch = panel + PanelCount(n, width) * k * width;
+                var scratch = panel + GradientPanelFloats(k, width);
                 var stack = scratch + Kernels.TileRows * width;
                 GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
             }
@@ -143,8 +143,15 @@ public static unsafe class Gemm
     /// <summary>Steps of k per pass over C in <see cref="MultiplyTiles"/>: the rows of A it touches (r × 256) stay in L2, a B panel (256 × W) in L1.</summary>
     internal const int DepthBlock = 256;
 
-    /// <summary>Row tiles per pass in <see cref="GradientPanels"/>: their packed Δᵀ (96 × k) stays in L2 while the panels go by.</summary>
+    /// <summary>Row tiles per pass in <see cref="GradientPanels"/>: their packed Δᵀ (96 × k) stays in L2 while a group of panels goes by.</summary>
     internal const int GradientRowTiles = 16;
+
+    /// <summary>
+    /// Panels of B that <see cref="GradientPanels"/> packs and sweeps at once (4 × k × 16 floats: 64 KiB at
+    /// k = 256, used while still in L2). Packing all of B first (up to 1 MiB) and sweeping it once per row
+    /// block read it back from L3 every time; docs/engine.md has the measurements.
+    /// </summary>
+    internal const int GradientPanelGroup = 4;
 
     /// <summary>Row tiles per block in <see cref="MultiplyTiles"/>: the block's rows of A (72 × 256) stay in L2 while the panels go by.</summary>
     internal const int MultiplyRowTiles = 12;
@@ -258,39 +265,45 @@ public static unsafe class Gemm
     /// <summary>
     /// Column panels [firstPanel, endPanel) of C (m × n) ← Aᵀ · B summed along the chunk tree, where
     /// A (k × m) comes packed as tiles of Aᵀ (tile ir: k steps of 6 at <c>packedA + ir·k·6</c>) and B's
-    /// row p is <paramref name="b"/>.Row(p). The panels of B are packed first into
-    /// <paramref name="panels"/> ((endPanel − firstPanel) × k × W), then swept by blocks of
-    /// <see cref="GradientRowTiles"/> row tiles.
+    /// row p is <paramref name="b"/>.Row(p). The panels go in groups of <see cref="GradientPanelGroup"/>:
+    /// a group of B is packed into <paramref name="panels"/> (group × k × W floats) and swept at once by
+    /// blocks of <see cref="GradientRowTiles"/> row tiles, so it is used while it is still in L2.
     /// </summary>
     internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
         int firstPanel, int endPanel, float* panels, float* scratch, float* stack, int* levels)
     {
-        if (firstPanel >= endPanel) return;
-        Kernels.PackRowPanels(b, k, n, firstPanel, endPanel, width, panels);
         var rowTiles = RowTileCount(m);
-        for (var block = 0; block < rowTiles; block += GradientRowTiles)
+        for (var group = firstPanel; group < endPanel; group += GradientPanelGroup)
         {
-            for (var jr = firstPanel; jr < endPanel; jr++)
+            var groupEnd = Math.Min(group + GradientPanelGroup, endPanel);
+            Kernels.PackRowPanels(b, k, n, group, groupEnd, width, panels);
+            for (var block = 0; block < rowTiles; block += GradientRowTiles)
             {
-                var j0 = jr * width;
-                var w = Math.Min(width, n - j0);
-                var panel = panels + (nint)(jr - firstPanel) * k * width;
-                for (var ir = block; ir < Math.Min(block + GradientRowTiles, rowTiles); ir++)
+                for (var jr = group; jr < groupEnd; jr++)
                 {
-                    var i0 = ir * Kernels.TileRows;
-                    var h = Math.Min(Kernels.TileRows, m - i0);
-                    var full = h == Kernels.TileRows && w == width;
-                    Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
-                        full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
-                    if (full) continue;
-                    for (var r = 0; r < h; r++)
+                    var j0 = jr * width;
+                    var w = Math.Min(width, n - j0);
+                    var panel = panels + (nint)(jr - group) * k * width;
+                    for (var ir = block; ir < Math.Min(block + GradientRowTiles, rowTiles); ir++)
                     {
-                        for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                        var i0 = ir * Kernels.TileRows;
+                        var h = Math.Min(Kernels.TileRows, m - i0);
+                        var full = h == Kernels.TileRows && w == width;
+                        Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
+                            full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                        if (full) continue;
+                        for (var r = 0; r < h; r++)
+                        {
+                            for (var j = 0; j < w; j++) c[(i0 + r) * ldc + j0 + j] = scratch[r * width + j];
+                        }
                     }
                 }
             }
         }
     }
+
+    /// <summary>Floats of packed B that <see cref="GradientPanels"/> needs for k steps (one group of panels).</summary>
+    internal static int GradientPanelFloats(int k, int width) => GradientPanelGroup * k * width;
 
     private static void CheckShapes(int aLength, long aNeeded, int bLength, long bNeeded, int cLength, long cNeeded)
     {
