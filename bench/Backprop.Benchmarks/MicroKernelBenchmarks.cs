@@ -7,9 +7,10 @@ namespace Backprop.Benchmarks;
 /// <summary>
 /// The micro-kernels alone, every operand in L1: one 6 × W tile over k = 256 steps, repeated. "Tile" is
 /// the forward/backward kernel; "TreeTile" the weight-gradient kernel summing chunks of
-/// <see cref="Chunk"/> steps along the chunk tree (256: one chunk, no tree). What the chunk tree costs.
+/// <see cref="Chunk"/> steps along the chunk tree (256: one chunk, no tree), two chunks at a time;
+/// "ChunkByChunk" the same sums one chunk at a time (AVX2 only). What the chunk tree costs.
 /// </summary>
-[ShortRunJob]
+[SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public unsafe class MicroKernelBenchmarks : IFlopCount, IDisposable
 {
     private const int K = 256, Repeats = 1000;
@@ -17,7 +18,7 @@ public unsafe class MicroKernelBenchmarks : IFlopCount, IDisposable
     private float* _a, _b, _c, _stack;
     private int* _levels;
 
-    [Params(16, 64, 256)]
+    [Params(16, 32, 64, 256)]
     public int Chunk { get; set; } = 16;
 
     public double Flops => 2.0 * Kernels.TileRows * _width * K * Repeats;
@@ -33,6 +34,15 @@ public unsafe class MicroKernelBenchmarks : IFlopCount, IDisposable
         var random = new Random(1);
         for (var i = 0; i < Kernels.TileRows * K; i++) _a[i] = (float)random.NextDouble() - 0.5f;
         for (var i = 0; i < _width * K; i++) _b[i] = (float)random.NextDouble() - 0.5f;
+        if (_width == Kernels.WideWidth)
+        {
+            // The baseline must compute the very same sums.
+            var engine = new float[Kernels.TileRows * _width];
+            TreeTile();
+            new Span<float>(_c, engine.Length).CopyTo(engine);
+            ChunkByChunk();
+            if (!MemoryMarshal.Cast<float, int>(new Span<float>(_c, engine.Length)).SequenceEqual(MemoryMarshal.Cast<float, int>(engine.AsSpan()))) throw new InvalidOperationException("the chunk-by-chunk baseline gives other bits");
+        }
     }
 
     [Benchmark(Baseline = true)]
@@ -46,6 +56,13 @@ public unsafe class MicroKernelBenchmarks : IFlopCount, IDisposable
     public void TreeTile()
     {
         for (var r = 0; r < Repeats; r++) Kernels.TreeTile(_width, K, Chunk, _a, _b, _c, _width, _stack, _levels);
+    }
+
+    [Benchmark]
+    public void ChunkByChunk()
+    {
+        if (_width != Kernels.WideWidth) throw new PlatformNotSupportedException("the chunk-by-chunk baseline is the AVX2 kernel");
+        for (var r = 0; r < Repeats; r++) ChunkByChunkKernel.TreeTile16(K, Chunk, _a, _b, _c, _width, _stack, _levels);
     }
 
     [GlobalCleanup]
