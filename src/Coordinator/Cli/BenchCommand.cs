@@ -219,7 +219,8 @@ internal sealed class BenchCommand
         }
         Line("SGD update", update.TotalMilliseconds / steps);
         output.WriteLine($"         {"the rest (batch order, loss tree, calls)",-40} {total - accounted,8:F2} ms {(total - accounted) / total,7:P1}");
-        var products = floor is null ? "" : $" {Enumerable.Range(0, L).Sum(l => Blas(EnginePhase.Forward, l) + Blas(EnginePhase.WeightGradient, l) + Blas(EnginePhase.BackwardErrors, l)),8:F2} ms (products)";
+        var products = floor is null ? "" :
+            $" {(blas.Total(EnginePhase.Forward) + blas.Total(EnginePhase.WeightGradient) + blas.Total(EnginePhase.BackwardErrors)).TotalMilliseconds / steps,8:F2} ms (products)";
         output.WriteLine($"         {"step",-40} {total,8:F2} ms {"",7}{products}");
     }
 
@@ -496,7 +497,6 @@ internal sealed class BenchCommand
         /// </summary>
         public double Rate(int steps)
         {
-            OpenBlas.SetThreads(1);
             var clock = Stopwatch.StartNew();
             for (var s = 0; s < steps; s++) Step(null);
             return steps * _batch / clock.Elapsed.TotalSeconds;
