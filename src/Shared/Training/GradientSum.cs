@@ -68,11 +68,14 @@ public sealed class GradientSum
     /// <summary>left ← left + right, element by element (exact whatever the vector width).</summary>
     public static void AddInPlace(Span<float> left, ReadOnlySpan<float> right)
     {
+        if (right.Length < left.Length) throw new ArgumentException($"{right.Length} values to add to {left.Length}", nameof(right));
         var i = 0;
         if (Vector.IsHardwareAccelerated)
         {
+            ref var l = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(left);
+            ref var r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(right);
             for (; i <= left.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(left[i..]) + new Vector<float>(right[i..])).CopyTo(left[i..]);
+                (Vector.LoadUnsafe(ref l, (nuint)i) + Vector.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref l, (nuint)i);
         }
         for (; i < left.Length; i++) left[i] += right[i];
     }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using MemoryMarshal = System.Runtime.InteropServices.MemoryMarshal;
 using Backprop.Networks;
 
 namespace Backprop.Training;
@@ -147,11 +148,13 @@ public sealed class Sgd(Architecture architecture, OptimizerSettings settings) :
             var n = new Vector<float>(inverseCount);
             var l2 = new Vector<float>(λ);
             var rate = new Vector<float>(η);
+            ref var t = ref MemoryMarshal.GetReference(θ);
+            ref var s = ref MemoryMarshal.GetReference(sum);
             for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
             {
-                var w = new Vector<float>(θ[i..]);
-                var g = new Vector<float>(sum[i..]) * n + l2 * w;
-                (w - rate * g).CopyTo(θ[i..]);
+                var w = Vector.LoadUnsafe(ref t, (nuint)i);
+                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
+                (w - rate * g).StoreUnsafe(ref t, (nuint)i);
             }
         }
         for (; i < start + count; i++)
@@ -183,13 +186,16 @@ public sealed class MomentumSgd(Architecture architecture, OptimizerSettings set
             var l2 = new Vector<float>(λ);
             var rate = new Vector<float>(η);
             var keep = new Vector<float>(μ);
+            ref var t = ref MemoryMarshal.GetReference(θ);
+            ref var s = ref MemoryMarshal.GetReference(sum);
+            ref var u = ref MemoryMarshal.GetReference(velocity);
             for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
             {
-                var w = new Vector<float>(θ[i..]);
-                var g = new Vector<float>(sum[i..]) * n + l2 * w;
-                var v = keep * new Vector<float>(velocity[i..]) + g;
-                v.CopyTo(velocity[i..]);
-                (w - rate * v).CopyTo(θ[i..]);
+                var w = Vector.LoadUnsafe(ref t, (nuint)i);
+                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
+                var v = keep * Vector.LoadUnsafe(ref u, (nuint)i) + g;
+                v.StoreUnsafe(ref u, (nuint)i);
+                (w - rate * v).StoreUnsafe(ref t, (nuint)i);
             }
         }
         for (; i < start + count; i++)
@@ -233,15 +239,19 @@ public sealed class Adam(Architecture architecture, OptimizerSettings settings) 
             var rate = new Vector<float>(η);
             Vector<float> b1 = new(β1), c1 = new(1 - β1), b2 = new(β2), c2 = new(1 - β2), e = new(ε);
             Vector<float> mCorrection = new(_mCorrection), vCorrection = new(_vCorrection);
+            ref var t = ref MemoryMarshal.GetReference(θ);
+            ref var s = ref MemoryMarshal.GetReference(sum);
+            ref var first = ref MemoryMarshal.GetReference(m);
+            ref var second = ref MemoryMarshal.GetReference(v);
             for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
             {
-                var w = new Vector<float>(θ[i..]);
-                var g = new Vector<float>(sum[i..]) * n + l2 * w;
-                var m1 = b1 * new Vector<float>(m[i..]) + c1 * g;
-                var v1 = b2 * new Vector<float>(v[i..]) + c2 * g * g;
-                m1.CopyTo(m[i..]);
-                v1.CopyTo(v[i..]);
-                (w - rate * (m1 * mCorrection) / (Vector.SquareRoot(v1 * vCorrection) + e)).CopyTo(θ[i..]);
+                var w = Vector.LoadUnsafe(ref t, (nuint)i);
+                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
+                var m1 = b1 * Vector.LoadUnsafe(ref first, (nuint)i) + c1 * g;
+                var v1 = b2 * Vector.LoadUnsafe(ref second, (nuint)i) + c2 * g * g;
+                m1.StoreUnsafe(ref first, (nuint)i);
+                v1.StoreUnsafe(ref second, (nuint)i);
+                (w - rate * (m1 * mCorrection) / (Vector.SquareRoot(v1 * vCorrection) + e)).StoreUnsafe(ref t, (nuint)i);
             }
         }
         for (; i < start + count; i++)
