@@ -218,7 +218,7 @@ internal sealed class BenchCommand
             if (l > 0) Line($"Δ{l - 1} = (Δ{l}·W{l}) ⊙ f'(o{l})", Ms(EnginePhase.BackwardErrors, l), Blas(EnginePhase.BackwardErrors, l));
         }
         Line("SGD update", update.TotalMilliseconds / steps);
-        output.WriteLine($"         {"the rest (batch order, loss tree, calls)",-40} {total - accounted,8:F2} ms {(total - accounted) / total,7:P1}");
+        output.WriteLine($"         {"the rest (batch order, labels, loss tree)",-40} {total - accounted,8:F2} ms {(total - accounted) / total,7:P1}");
         var products = floor is null ? "" :
             $" {(blas.Total(EnginePhase.Forward) + blas.Total(EnginePhase.WeightGradient) + blas.Total(EnginePhase.BackwardErrors)).TotalMilliseconds / steps,8:F2} ms (products)";
         output.WriteLine($"         {"step",-40} {total,8:F2} ms {"",7}{products}");
