@@ -116,7 +116,11 @@ public abstract class Optimizer
     /// <summary>Called once per step before the updates (for per-step constants).</summary>
     protected virtual void BeginStep() { }
 
-    /// <summary>Updates θ[start … start + count) with g = sum · inverseCount + λθ.</summary>
+    /// <summary>
+    /// Updates θ[start … start + count) with g = sum · inverseCount + λθ. Called only from <see cref="Step"/>,
+    /// which has checked that θ, sum and the state arrays all hold the network's parameter count, so
+    /// start + count never passes their ends: the vector loops read and write through refs without bounds checks.
+    /// </summary>
     protected abstract void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ);
 
     /// <summary>Restores the state saved from <see cref="State"/> and <see cref="StepCount"/>.</summary>
