@@ -23,12 +23,7 @@ public static class TrainingHost
           log-dead-letters-during-shutdown = off
           coordinated-shutdown.run-by-clr-shutdown-hook = off
         }
-        # Each worker computes on a thread of its own, so long gradient work never starves the
-        # coordinator or the scheduler.
-        backprop.worker-dispatcher {
-          type = PinnedDispatcher
-        }
-        """).WithFallback(ProtocolConfig.Serialization);
+        """).WithFallback(RuntimeConfig.Common);
 
     /// <summary>
     /// In-process mode: the coordinator and <paramref name="workers"/> worker actors in one actor
@@ -46,7 +41,7 @@ public static class TrainingHost
             var threads = ThreadsPerWorker(run, workers);
             for (var i = 0; i < workers; i++)
             {
-                system.ActorOf(GradientWorker.Props(coordinator, _ => run.Train, threads).WithDispatcher("backprop.worker-dispatcher"), $"worker-{i + 1}");
+                system.ActorOf(GradientWorker.Props(coordinator, _ => run.Train, threads).WithDispatcher(RuntimeConfig.WorkerDispatcher), $"worker-{i + 1}");
             }
             return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }
@@ -65,15 +60,15 @@ public static class TrainingHost
         Config? config = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
-        var frame = (int)Math.Max(NodeSettings.FrameBytesFor(run.Settings.Architecture.ParameterCount), 128000);
-        var coordinatorNode = new NodeSettings("coordinator", "127.0.0.1", Port: 0, MaximumFrameBytes: frame);
+        var frame = NodeSettings.FrameSettingFor(run.Settings.Architecture.ParameterCount);
+        var coordinatorNode = new NodeSettings(NodeSettings.CoordinatorRole, "127.0.0.1", Port: 0, MaximumFrameBytes: frame);
         var system = StartCoordinatorNode(coordinatorNode, config);
         var nodes = new List<ActorSystem>();
         try
         {
             var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true }, onEpoch);
             var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            var workerNode = new NodeSettings("worker", "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
+            var workerNode = new NodeSettings(NodeSettings.WorkerRole, "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
             for (var i = 0; i < workers; i++)
             {
                 ActorSystem? node = null;

@@ -157,7 +157,7 @@ internal sealed class BenchCommand
             output.WriteLine("it were nothing but OpenBLAS products. peak: OpenBLAS sgemm 1024³ on 1 thread in the same repetitions (median);");
             output.WriteLine("the ratios are medians of each repetition's ratio.");
         }
-        return CommandLine.Ok;
+        return ExitCode.Ok;
     }
 
     /// <summary>

@@ -178,8 +178,7 @@ internal sealed class TrainCommand
         TrainingFinished finished;
         if (result.GetValue(_cluster))
         {
-            var frame = (int)Math.Min(int.MaxValue, Math.Max(NodeSettings.FrameBytesFor(architecture.ParameterCount), 128000));
-            var node = _node.Read(result, "coordinator", coordinator: null, frameBytes: frame);
+            var node = _node.Read(result, NodeSettings.CoordinatorRole, coordinator: null, frameBytes: NodeSettings.FrameSettingFor(architecture.ParameterCount));
             finished = await TrainingHost.RunClusterAsync(run, node, coordinatorSettings, onEpoch, address =>
             {
                 output.WriteLine($"listening {address}; waiting for {workers} worker{(workers == 1 ? "" : "s")}");

@@ -9,7 +9,7 @@ using Backprop.Training;
 using Backprop.Worker;
 using MathNet.Numerics.Random;
 
-namespace Backprop.Worker.Tests;
+namespace Backprop.Runtime.Tests.Worker;
 
 /// <summary>The worker actor against a TestKit coordinator. Every message is serialized (serialize-messages = on).</summary>
 public sealed class GradientWorkerSpecs : Akka.TestKit.Xunit2.TestKit

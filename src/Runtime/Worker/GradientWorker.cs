@@ -61,7 +61,7 @@ public sealed class GradientWorker : ReceiveActor
         Receive<RunFinished>(HandleRunFinished);
     }
 
-    /// <summary>Props for a worker; it runs on its own thread (the dispatcher "backprop.worker-dispatcher" when configured).</summary>
+    /// <summary>Props for a worker; give it <see cref="RuntimeConfig.WorkerDispatcher"/> so that it runs on a thread of its own.</summary>
     public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads,
         long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null) =>
         Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused));

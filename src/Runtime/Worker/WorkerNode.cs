@@ -8,6 +8,9 @@ namespace Backprop.Worker;
 /// <summary>A worker node: an actor system with role "worker" holding the worker actor at /user/worker.</summary>
 public static class WorkerNode
 {
+    /// <summary>The worker actor's name on a worker node (/user/worker), where the coordinator looks for it.</summary>
+    public const string ActorName = "worker";
+
     /// <summary>
     /// Starts a worker node and asks to join the coordinator named in <paramref name="cluster"/>. The
     /// coordinator finds the worker by membership. <paramref name="onRunFinished"/> runs when the run
@@ -27,8 +30,8 @@ public static class WorkerNode
         if (betweenRuns) NodeSettings.RunIsOver(system);
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
-            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher("backprop.worker-dispatcher"),
-            "worker");
+            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher(RuntimeConfig.WorkerDispatcher),
+            ActorName);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(onJoined, onCoordinatorLost)), "coordinator-watch");
         Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
         return system;
@@ -47,7 +50,7 @@ public static class WorkerNode
             var seen = false;
             Receive<ClusterEvent.MemberUp>(up =>
             {
-                if (!up.Member.HasRole("coordinator") || seen) return;
+                if (!up.Member.HasRole(NodeSettings.CoordinatorRole) || seen) return;
                 seen = true;
                 // In the coordinator's cluster: what the transport reports matters again.
                 NodeSettings.RunHasStarted(Context.System);
@@ -55,7 +58,7 @@ public static class WorkerNode
             });
             Receive<ClusterEvent.MemberRemoved>(removed =>
             {
-                if (removed.Member.HasRole("coordinator") && seen) onLost?.Invoke();
+                if (removed.Member.HasRole(NodeSettings.CoordinatorRole) && seen) onLost?.Invoke();
             });
             Receive<ClusterEvent.IMemberEvent>(_ => { });
             cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));

@@ -6,7 +6,7 @@ using Akka.Configuration;
 using Akka.Event;
 using Backprop.Clustering;
 
-namespace Backprop.Shared.Tests.Clustering;
+namespace Backprop.Runtime.Tests.Clustering;
 
 /// <summary>A node that cannot listen where it was told says so, naming the address, before anything starts.</summary>
 public class NodeSettingsTests

@@ -1,7 +1,7 @@
 using Akka.Event;
 using Backprop.Clustering;
 
-namespace Backprop.Shared.Tests.Clustering;
+namespace Backprop.Runtime.Tests.Clustering;
 
 /// <summary>The transport's reports of peers hanging up (or not there yet) are logged during a run and dropped between runs.</summary>
 public class PartingFilterTests

@@ -7,7 +7,7 @@ using Backprop.Networks;
 using Backprop.Protocol;
 using Backprop.Training;
 
-namespace Backprop.Shared.Tests.Protocol;
+namespace Backprop.Runtime.Tests.Protocol;
 
 public sealed class ProtocolSerializerTests : IDisposable
 {

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Akka.Configuration;
-using Backprop.Protocol;
 
 namespace Backprop.Clustering;
 
@@ -33,6 +32,10 @@ public sealed record NodeSettings(
     public const int DefaultCoordinatorPort = 4053;
     /// <summary>64 MiB: a 16-million-parameter model in float32, with room for the envelope.</summary>
     public const int DefaultMaximumFrameBytes = 64 << 20;
+    /// <summary>Akka.Remote's own default frame size.</summary>
+    public const int AkkaDefaultFrameBytes = 128000;
+    /// <summary>The roles of the two kinds of node.</summary>
+    public const string CoordinatorRole = "coordinator", WorkerRole = "worker";
     /// <summary>Room for the Akka envelope around a tensor message.</summary>
     public const int EnvelopeHeadroomBytes = 64 << 10;
 
@@ -145,8 +148,11 @@ public sealed record NodeSettings(
         return found;
     }
 
-    /// <summary>The frame a model of <paramref name="parameterCount"/> float32 parameters needs.</summary>
+    /// <summary>The frame a model of <paramref name="parameterCount"/> float32 parameters needs: the tensor and an envelope's headroom.</summary>
     public static long FrameBytesFor(int parameterCount) => 4L * parameterCount + EnvelopeHeadroomBytes;
+
+    /// <summary>The frame to configure for such a model: what it needs, at least Akka's default, at most what the setting holds.</summary>
+    public static int FrameSettingFor(int parameterCount) => (int)Math.Clamp(FrameBytesFor(parameterCount), AkkaDefaultFrameBytes, int.MaxValue);
 
     /// <summary>"akka.tcp://backprop@host:port" of the coordinator.</summary>
     public string? SeedAddress => Coordinator is null ? null : $"akka.tcp://{SystemName}@{Coordinator}";
@@ -183,7 +189,7 @@ public sealed record NodeSettings(
                 downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
                 split-brain-resolver {
                   active-strategy = static-quorum
-                  static-quorum { quorum-size = 1, role = "coordinator" }
+                  static-quorum { quorum-size = 1, role = "{{CoordinatorRole}}" }
                   stable-after = 5s
                   down-all-when-unstable = off
                 }
@@ -198,8 +204,7 @@ public sealed record NodeSettings(
               }
               coordinated-shutdown.run-by-clr-shutdown-hook = on
             }
-            backprop.worker-dispatcher { type = PinnedDispatcher }
-            """).WithFallback(ProtocolConfig.Serialization);
+            """).WithFallback(RuntimeConfig.Common);
         if (ConfigFile is not null)
         {
             if (!File.Exists(ConfigFile)) throw new InvalidInputException($"--config {ConfigFile}: file not found");
