@@ -71,6 +71,8 @@ public sealed class TrainingRun
     public int BatchIndex { get; private set; }
     /// <summary>Whether every epoch has been trained.</summary>
     public bool Finished => Epoch >= Settings.Epochs;
+    /// <summary>The report of the last epoch <see cref="CompleteEpoch"/> evaluated (null before the first).</summary>
+    public EpochReport? LastReport { get; private set; }
     /// <summary>Batches per epoch.</summary>
     public int BatchesPerEpoch => (Train.Count + Settings.BatchSize - 1) / Settings.BatchSize;
 
@@ -136,7 +138,7 @@ public sealed class TrainingRun
         var ended = _ended ?? throw new InvalidOperationException("no epoch has ended since the last report");
         _ended = null;
         var (testLoss, testCorrect) = _evaluator.Evaluate(Parameters, Test);
-        return new EpochReport(ended.Epoch, Settings.Epochs, ended.TrainLoss, ended.TrainAccuracy,
+        return LastReport = new EpochReport(ended.Epoch, Settings.Epochs, ended.TrainLoss, ended.TrainAccuracy,
             testLoss / Test.Count, (double)testCorrect / Test.Count, ended.Elapsed, ended.Samples, timing, _runClock.Elapsed);
     }
 

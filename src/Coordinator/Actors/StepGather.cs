@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Backprop.Protocol;
+using Backprop.Training;
+
+namespace Backprop.Coordinator.Actors;
+
+/// <summary>One step as the coordinator gives it out: which samples, which weights, which chunk tree.</summary>
+/// <param name="Number">The step (and weights version) number.</param>
+/// <param name="Epoch">The epoch whose order the sample positions index.</param>
+/// <param name="SampleStart">The batch's first position in the epoch's order.</param>
+/// <param name="SampleCount">Samples in the batch.</param>
+/// <param name="ChunkSize">Samples per chunk.</param>
+/// <param name="ParameterCount">Values of a gradient sum.</param>
+internal sealed record StepPlan(long Number, int Epoch, int SampleStart, int SampleCount, int ChunkSize, int ParameterCount)
+{
+    /// <summary>Chunks of the batch.</summary>
+    public int ChunkCount => ChunkTree.ChunkCount(SampleCount, ChunkSize);
+}
+
+/// <summary>
+/// The gather of one step, in the style of Akka's DeviceGroupQuery: it gives each ready worker a
+/// contiguous range of the step's chunk-tree nodes, collects their sums, gives a node to another
+/// worker when its worker is lost, answers wrongly or misses the deadline (the first valid sum wins:
+/// any worker computes the same bits), and answers its parent with the nodes added along the chunk
+/// tree. Then it stops. It learns of lost and new workers from the coordinator, which hears of them
+/// from the roster (the roster watches each worker once for the whole run, instead of a watch and an
+/// unwatch over the network every step).
+/// </summary>
+/// <remarks>
+/// Messages to workers go out in the coordinator's name, so a worker answers the coordinator, which
+/// hands the answers of this step, and only those, to this actor.
+/// </remarks>
+internal sealed class StepGather : ReceiveActor, IWithTimers
+{
+    private readonly StepPlan _plan;
+    private readonly WeightsUpdate _weights;
+    private readonly ComputeSettings _settings;
+    private readonly GradientSumPool _pool;
+    private readonly IActorRef _coordinator = Context.Parent;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly Dictionary<(int Start, int Size), Node> _nodes = [];
+    private readonly List<IActorRef> _ready;
+    private readonly Dictionary<IActorRef, int> _busy = [];
+    private readonly HashSet<IActorRef> _holdWeights = [];
+    private double _slowestCompute;
+    private bool _answered;
+
+    /// <summary>How long a node may take, and how often it may be given out.</summary>
+    internal sealed record ComputeSettings(TimeSpan StepDeadline, int MaxAttempts);
+
+    public StepGather(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool)
+    {
+        _plan = plan;
+        _weights = weights;
+        _settings = settings;
+        _pool = pool;
+        _ready = [.. ready];
+        Receive<GradientComputed>(HandleResult);
+        Receive<VersionMismatch>(HandleVersionMismatch);
+        Receive<WorkerReady>(ready => Join(ready.Worker));
+        Receive<WorkerLost>(lost => Leave(lost.Worker));
+        Receive<Deadline>(_ => HandleDeadline());
+    }
+
+    public static Props Props(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool) =>
+        Akka.Actor.Props.Create(() => new StepGather(plan, weights, ready, settings, pool));
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Cuts the batch into nodes, one contiguous range of chunks per ready worker, and sends them out.</summary>
+    protected override void PreStart()
+    {
+        var chunkCount = _plan.ChunkCount;
+        for (var w = 0; w < _ready.Count; w++)
+        {
+            int first = w * chunkCount / _ready.Count, end = (w + 1) * chunkCount / _ready.Count;
+            if (end == first) continue;
+            foreach (var (start, size) in ChunkTree.Blocks(first, end - first, chunkCount))
+                _nodes[(start, size)] = new Node(start, size, FirstSample(start), FirstSample(start + size) - FirstSample(start), _ready[w]);
+        }
+        if (_nodes.Count == 0) // no worker yet: one node for the whole batch, given out when one comes
+            _nodes[(0, ChunkTree.RootSize(chunkCount))] = new Node(0, ChunkTree.RootSize(chunkCount), _plan.SampleStart, _plan.SampleCount, null);
+        // Every ready worker gets this version (idle ones too, so any can take over a node).
+        foreach (var worker in _ready) SendWeights(worker);
+        foreach (var node in _nodes.Values) Assign(node, exclude: null);
+        Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
+    }
+
+    private int FirstSample(int chunk) => _plan.SampleStart + Math.Min(chunk * _plan.ChunkSize, _plan.SampleCount);
+
+    private void SendWeights(IActorRef worker)
+    {
+        if (_holdWeights.Add(worker)) worker.Tell(_weights, _coordinator);
+    }
+
+    /// <summary>Gives <paramref name="node"/> to a ready worker: its preferred one, else the least busy other than <paramref name="exclude"/>.</summary>
+    private void Assign(Node node, IActorRef? exclude)
+    {
+        if (_answered) return;
+        if (node.Attempts >= _settings.MaxAttempts)
+        {
+            Fail($"step {_plan.Number}: chunks [{node.Start}, {node.Start + node.Size}) could not be computed after {node.Attempts} attempts");
+            return;
+        }
+        var target = node.Preferred is not null && node.Attempts == 0 && _ready.Contains(node.Preferred) ? node.Preferred : null;
+        target ??= LeastBusy(w => !Equals(w, exclude) && !node.AssignedTo.Contains(w))
+                   ?? LeastBusy(w => !node.AssignedTo.Contains(w))
+                   ?? LeastBusy(_ => true);
+        if (target is null) return; // no ready worker: the node waits for one
+
+        node.Attempts++;
+        node.AssignedTo.Add(target);
+        _busy[target] = _busy.GetValueOrDefault(target) + 1;
+        SendWeights(target);
+        target.Tell(new ComputeGradient(_weights.RunId, _plan.Number, _weights.Version, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size), _coordinator);
+        if (node.Attempts > 1) _log.Info("step {0}: chunks [{1}, {2}) given to {3} (attempt {4})", _plan.Number, node.Start, node.Start + node.Size, target.Path, node.Attempts);
+    }
+
+    private IActorRef? LeastBusy(Func<IActorRef, bool> eligible) =>
+        _ready.Where(eligible).OrderBy(w => _busy.GetValueOrDefault(w)).FirstOrDefault();
+
+    private void HandleResult(GradientComputed result)
+    {
+        var worker = Sender;
+        if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node))
+        {
+            _log.Warning("step {0}: dropping a result for chunks [{1}, +{2}) that were never asked for, from {3}", _plan.Number, result.NodeStart, result.NodeSize, worker.Path);
+            return;
+        }
+        if (node.AssignedTo.Remove(worker)) Release(worker);
+        if (node.Result is not null)
+        {
+            _log.Debug("step {0}: ignoring a duplicate result for chunks [{1}, {2}) from {3}", _plan.Number, node.Start, node.Start + node.Size, worker.Path);
+            return;
+        }
+        if (result.Sum.Length != _plan.ParameterCount || result.SampleCount != node.SampleCount)
+        {
+            Reject(node, worker, $"of the wrong shape ({result.Sum.Length} values for {result.SampleCount} samples; expected {_plan.ParameterCount} values for {node.SampleCount})");
+            return;
+        }
+        if (!double.IsFinite(result.LossSum) || !result.Sum.AllFinite())
+        {
+            Reject(node, worker, $"with NaN or infinite values for chunks [{node.Start}, {node.Start + node.Size})");
+            return;
+        }
+        var sum = _pool.Take(_plan.ParameterCount);
+        result.Sum.Span.CopyTo(sum.Values);
+        (sum.SampleCount, sum.LossSum, sum.CorrectCount) = (result.SampleCount, result.LossSum, result.CorrectCount);
+        node.Result = sum;
+        _slowestCompute = Math.Max(_slowestCompute, result.ComputeSeconds);
+        if (_nodes.Values.All(n => n.Result is not null)) Complete();
+    }
+
+    private void Reject(Node node, IActorRef worker, string what)
+    {
+        _log.Warning("step {0}: rejecting a result {1} from {2}; recomputing elsewhere", _plan.Number, what, worker.Path);
+        if (node.AssignedTo.Count == 0) Assign(node, exclude: worker);
+    }
+
+    private void HandleVersionMismatch(VersionMismatch mismatch)
+    {
+        var worker = Sender;
+        _log.Warning("worker {0} holds version {1}, not {2}; sending the weights again", worker.Path, mismatch.HeldVersion, mismatch.RequestedVersion);
+        _holdWeights.Remove(worker);
+        if (_nodes.TryGetValue((mismatch.NodeStart, mismatch.NodeSize), out var node) && node.Result is null && node.AssignedTo.Remove(worker))
+        {
+            Release(worker);
+            Assign(node, exclude: null);
+        }
+    }
+
+    private void Release(IActorRef worker)
+    {
+        if (_busy.TryGetValue(worker, out var busy)) _busy[worker] = busy - 1;
+    }
+
+    /// <summary>A worker became ready: nodes waiting for a worker go to it.</summary>
+    private void Join(IActorRef worker)
+    {
+        if (_ready.Contains(worker)) return;
+        _ready.Add(worker);
+        var waiting = _nodes.Values.Where(n => n.Result is null && n.AssignedTo.Count == 0).ToList();
+        foreach (var node in waiting) Assign(node, exclude: null);
+        if (waiting.Count > 0) Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
+    }
+
+    /// <summary>A worker is gone: it holds nothing any more, and its open nodes go to the others.</summary>
+    private void Leave(IActorRef worker)
+    {
+        _ready.Remove(worker);
+        _holdWeights.Remove(worker); // what was on its way may be lost
+        _busy.Remove(worker);
+        var orphans = _nodes.Values.Where(n => n.Result is null && n.AssignedTo.Remove(worker)).ToList();
+        if (orphans.Count > 0) _log.Info("step {0}: moving {1} of the nodes of {2}", _plan.Number, orphans.Count, worker.Path);
+        foreach (var node in orphans.Where(n => n.AssignedTo.Count == 0)) Assign(node, exclude: worker);
+    }
+
+    private void HandleDeadline()
+    {
+        foreach (var node in _nodes.Values.Where(n => n.Result is null).ToList())
+        {
+            _log.Warning("step {0}: chunks [{1}, {2}) missed the {3:0.###} s deadline on {4}; giving them to another worker",
+                _plan.Number, node.Start, node.Start + node.Size, _settings.StepDeadline.TotalSeconds, string.Join(", ", node.AssignedTo.Select(w => w.Path.ToString())));
+            Assign(node, exclude: node.AssignedTo.FirstOrDefault());
+        }
+        Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
+    }
+
+    /// <summary>All nodes are in: add them along the chunk tree, hand the sum and the pool back, and stop.</summary>
+    private void Complete()
+    {
+        var reducing = Stopwatch.GetTimestamp();
+        var sums = _nodes.ToDictionary(p => p.Key, p => p.Value.Result!);
+        var root = ChunkTree.Reduce(_plan.ChunkCount, sums, (left, right) =>
+        {
+            left.Add(right);
+            return left;
+        });
+        _pool.Return(sums.Values);
+        _answered = true;
+        _coordinator.Tell(new StepGathered(_plan.Number, root, _pool, Stopwatch.GetElapsedTime(_started).TotalSeconds, _slowestCompute,
+            Stopwatch.GetElapsedTime(reducing).TotalSeconds));
+        Context.Stop(Self);
+    }
+
+    private void Fail(string reason)
+    {
+        _answered = true;
+        _coordinator.Tell(new StepFailed(_plan.Number, reason));
+        Context.Stop(Self);
+    }
+
+    /// <summary>A node of the step's chunk tree: chunks [Start, Start + Size), the samples they hold, who computes it.</summary>
+    private sealed class Node(int start, int size, int sampleStart, int sampleCount, IActorRef? preferred)
+    {
+        public int Start { get; } = start;
+        public int Size { get; } = size;
+        public int SampleStart { get; } = sampleStart;
+        public int SampleCount { get; } = sampleCount;
+        public IActorRef? Preferred { get; } = preferred;
+        public List<IActorRef> AssignedTo { get; } = [];
+        public int Attempts { get; set; }
+        public GradientSum? Result { get; set; }
+    }
+
+    private sealed class Deadline
+    {
+        public const string Key = "deadline";
+        public static readonly Deadline Instance = new();
+    }
+}
+
+/// <summary>
+/// Reusable gradient sums, lent to one step's gather at a time and handed back with its result, so a
+/// step allocates no new sums. A sum handed back stays valid until the pool is lent again.
+/// </summary>
+internal sealed class GradientSumPool
+{
+    private readonly Stack<GradientSum> _free = new();
+
+    public GradientSum Take(int parameterCount) => _free.Count > 0 ? _free.Pop() : new GradientSum(parameterCount);
+
+    public void Return(IEnumerable<GradientSum> sums)
+    {
+        foreach (var sum in sums) _free.Push(sum);
+    }
+}
