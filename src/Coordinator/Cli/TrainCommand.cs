@@ -93,7 +93,7 @@ internal sealed class TrainCommand
     };
     private readonly Option<bool> _halfGradients = new("--half-gradients")
     {
-        Description = "Workers send gradient sums rounded to half precision (half the bytes; see docs/protocol.md)",
+        Description = "Workers send gradient sums rounded to half precision: half the gradient bytes, but the model bits then depend on the number of workers (docs/protocol.md, \"Half-precision gradients\")",
     };
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
