@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Akka.Actor;
+using Backprop.Coordinator.Training;
 using Backprop.Training;
 
 namespace Backprop.Coordinator.Actors;

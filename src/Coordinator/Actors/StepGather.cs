@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;
 
@@ -250,21 +251,5 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
     {
         public const string Key = "deadline";
         public static readonly Deadline Instance = new();
-    }
-}
-
-/// <summary>
-/// Reusable gradient sums, lent to one step's gather at a time and handed back with its result, so a
-/// step allocates no new sums. A sum handed back stays valid until the pool is lent again.
-/// </summary>
-internal sealed class GradientSumPool
-{
-    private readonly Stack<GradientSum> _free = new();
-
-    public GradientSum Take(int parameterCount) => _free.Count > 0 ? _free.Pop() : new GradientSum(parameterCount);
-
-    public void Return(IEnumerable<GradientSum> sums)
-    {
-        foreach (var sum in sums) _free.Push(sum);
     }
 }

@@ -8,35 +8,6 @@ using Backprop.Training;
 
 namespace Backprop.Coordinator.Actors;
 
-/// <summary>How patient the coordinator is.</summary>
-/// <param name="MinWorkers">Workers needed before the first step.</param>
-/// <param name="StepTimeout">How long a node may take before it is given to another worker as well.</param>
-/// <param name="WorkerWaitTimeout">How long to wait with no worker at all before giving up.</param>
-/// <param name="WaitingReportInterval">How often to say that it is still waiting for workers.</param>
-/// <param name="MaxAttempts">Assignments of one node (after deadlines, rejections, departures) before the run fails.</param>
-/// <param name="DiscoverClusterWorkers">Find workers among the cluster's members with role "worker" (else they register).</param>
-/// <param name="HalfPrecisionGradients">Ask workers for gradient sums rounded to half precision (half the bytes on the wire).</param>
-/// <param name="TargetAccuracy">Finish the run at the end of the first epoch whose test accuracy reaches this fraction (null: train every epoch).</param>
-public sealed record CoordinatorSettings(
-    int MinWorkers = 1,
-    TimeSpan? StepTimeout = null,
-    TimeSpan? WorkerWaitTimeout = null,
-    TimeSpan? WaitingReportInterval = null,
-    int MaxAttempts = 4,
-    bool DiscoverClusterWorkers = false,
-    bool HalfPrecisionGradients = false,
-    double? TargetAccuracy = null)
-{
-    /// <summary>The step deadline (default 30 s).</summary>
-    public TimeSpan StepDeadline => StepTimeout ?? TimeSpan.FromSeconds(30);
-    /// <summary>The no-worker limit (default 60 s).</summary>
-    public TimeSpan WorkerWait => WorkerWaitTimeout ?? TimeSpan.FromSeconds(60);
-    /// <summary>The waiting report interval (default 5 s).</summary>
-    public TimeSpan WaitingReport => WaitingReportInterval ?? TimeSpan.FromSeconds(5);
-    /// <summary>How often a worker node set aside after a dropped connection is asked whether it is there (1 s).</summary>
-    public TimeSpan SuspendedProbe { get; init; } = TimeSpan.FromSeconds(1);
-}
-
 /// <summary>
 /// The coordinator actor. It owns the training run (weights, optimizer state, epoch order, step):
 /// for every step it starts a <see cref="StepGather"/> that gives the batch's chunk-tree nodes to the
