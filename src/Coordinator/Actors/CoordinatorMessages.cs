@@ -1,17 +1,19 @@
 using System.Collections.Immutable;
-using Akka.Actor;
+using Backprop.Protocol;
 using Backprop.Coordinator.Training;
 using Backprop.Training;
 
 namespace Backprop.Coordinator.Actors;
 
-// What the coordinator's own actors tell each other. None of these crosses the network (the wire
-// protocol is Backprop.Protocol's Messages.cs), so none is ever serialized, even under
-// serialize-messages = on: they hand over mutable objects (a pooled sum) by reference on purpose.
+// What the coordinator's own actors tell each other, and what the coordinator reports to its
+// listener. None of these crosses the network (the wire protocol is Backprop.Protocol's
+// Messages.cs), so none is ever serialized, even under serialize-messages = on; some hand over
+// objects (a pooled sum) by reference on purpose.
 //
 //   WorkerRoster ──WorkerReady / WorkerLost──> TrainingCoordinator ──(forwarded)──> StepGather
 //   TrainingCoordinator ──RunOver──> WorkerRoster
 //   StepGather ──StepGathered / StepFailed──> TrainingCoordinator
+//   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
 
 /// <summary>From the roster: <paramref name="Worker"/> is set up and may be given work; <paramref name="Ready"/> is every ready worker, in the order they became ready.</summary>
 internal sealed record WorkerReady(IActorRef Worker, ImmutableList<IActorRef> Ready) : INoSerializationVerificationNeeded;
@@ -35,3 +37,15 @@ internal sealed record StepGathered(long Step, GradientSum Sum, GradientSumPool 
 
 /// <summary>From a step's gather: a node could not be computed (every attempt failed).</summary>
 internal sealed record StepFailed(long Step, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>To the coordinator's listener: an epoch ended.</summary>
+public sealed record EpochCompleted(EpochReport Report) : INoSerializationVerificationNeeded;
+
+/// <summary>To the coordinator's listener: the run paused after <paramref name="Version"/> updates.</summary>
+public sealed record TrainingPaused(long Version) : INoSerializationVerificationNeeded;
+
+/// <summary>To the coordinator's listener: every epoch is done; the final weights.</summary>
+public sealed record TrainingFinished(long Version, FloatTensor Parameters, EpochReport? LastEpoch) : INoSerializationVerificationNeeded;
+
+/// <summary>To the coordinator's listener: the run cannot go on.</summary>
+public sealed record TrainingFailed(string Reason) : INoSerializationVerificationNeeded;

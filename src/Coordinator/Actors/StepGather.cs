@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Akka.Actor;
-using Akka.Event;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;

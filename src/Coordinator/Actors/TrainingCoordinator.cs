@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
-using Akka.Actor;
-using Akka.Event;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;

@@ -1,4 +1,3 @@
-using Akka.Actor;
 using Akka.Configuration;
 using Backprop.Clustering;
 using Backprop.Coordinator.Training;

@@ -1,7 +1,5 @@
 using System.Collections.Immutable;
-using Akka.Actor;
 using Akka.Cluster;
-using Akka.Event;
 using Akka.Remote;
 using Backprop.Clustering;
 using Backprop.Protocol;

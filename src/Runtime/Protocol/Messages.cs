@@ -1,11 +1,12 @@
 using System.Collections.Immutable;
 using Backprop.Data;
 using Backprop.Networks;
-using Backprop.Training;
 
 namespace Backprop.Protocol;
 
 // The whole protocol between the coordinator, its workers and whoever drives the coordinator.
+// (What the coordinator reports to its listener, in its own process, is not on the wire: see
+// Backprop.Coordinator.Actors.CoordinatorMessages.)
 // Every message is immutable; tensors travel as FloatTensor. Messages of a run carry its RunId,
 // and work messages carry the step and the weights version they belong to, so a late answer is
 // recognised and dropped.
@@ -114,15 +115,3 @@ public sealed class ResumeTraining : IControlMessage
     public static readonly ResumeTraining Instance = new();
     private ResumeTraining() { }
 }
-
-/// <summary>To the coordinator's listener: an epoch ended.</summary>
-public sealed record EpochCompleted(EpochReport Report) : IControlMessage;
-
-/// <summary>To the coordinator's listener: the run paused after <paramref name="Version"/> updates.</summary>
-public sealed record TrainingPaused(long Version) : IControlMessage;
-
-/// <summary>To the coordinator's listener: every epoch is done; the final weights.</summary>
-public sealed record TrainingFinished(long Version, FloatTensor Parameters, EpochReport? LastEpoch) : ITensorMessage;
-
-/// <summary>To the coordinator's listener: the run cannot go on.</summary>
-public sealed record TrainingFailed(string Reason) : IControlMessage;

@@ -13,8 +13,6 @@ public static class ProtocolConfig
     [
         typeof(RegisterWorker), typeof(SetupAccepted), typeof(SetupRefused), typeof(ComputeGradient),
         typeof(VersionMismatch), typeof(RunFinished), typeof(PauseTraining), typeof(ResumeTraining),
-        typeof(EpochCompleted), typeof(Training.EpochReport), typeof(Training.StepTiming), typeof(TrainingPaused), typeof(TrainingFailed),
-        typeof(TimeSpan),
     ];
 
     /// <summary>

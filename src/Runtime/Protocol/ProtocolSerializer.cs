@@ -8,7 +8,6 @@ using Akka.Actor;
 using Akka.Serialization;
 using Backprop.Data;
 using Backprop.Networks;
-using Backprop.Training;
 
 namespace Backprop.Protocol;
 
@@ -24,7 +23,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     /// <summary>The serializer id (ids up to 100 are Akka's).</summary>
     public const int Id = 2701;
 
-    private const string SetupManifest = "S", WeightsManifest = "W", GradientManifest = "G", FinishedManifest = "F";
+    private const string SetupManifest = "S", WeightsManifest = "W", GradientManifest = "G";
     private const byte SingleEncoding = 0, HalfEncoding = 1;
 
     // The last weights broadcast and its bytes: one broadcast object goes to every worker, so it
@@ -44,7 +43,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         SetupRun => SetupManifest,
         WeightsUpdate => WeightsManifest,
         GradientComputed => GradientManifest,
-        TrainingFinished => FinishedManifest,
         _ => throw new ArgumentException($"{o.GetType()} is not a tensor message", nameof(o)),
     };
 
@@ -74,8 +72,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
                 return Write(s);
             case GradientComputed g:
                 return Write(g);
-            case TrainingFinished f:
-                return Write(f);
             default:
                 throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj));
         }
@@ -100,12 +96,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
             WeightsManifest => new WeightsUpdate(reader.String(), reader.Int64(), reader.Tensor()),
             GradientManifest => new GradientComputed(reader.String(), reader.Int64(), reader.Int64(), reader.Int32(), reader.Int32(),
                 reader.Int32(), reader.Double(), reader.Int32(), ComputeSeconds: reader.Double(), Sum: reader.Tensor()),
-            FinishedManifest => new TrainingFinished(reader.Int64(), reader.Tensor(), reader.Byte() switch
-            {
-                0 => null,
-                1 => ReadReport(ref reader),
-                var b => throw new SerializationException($"TrainingFinished: report flag {b}"),
-            }),
             _ => throw new SerializationException($"unknown protocol manifest '{manifest}'"),
         };
         reader.End();
@@ -173,50 +163,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
                 1 => true,
                 var b => throw new SerializationException($"SetupRun: half-precision flag {b}"),
             });
-    }
-
-    private static byte[] Write(TrainingFinished f)
-    {
-        var report = f.LastEpoch is null ? 0 : 3 * 4 + 6 * 8 + 1 + (f.LastEpoch.Timing is null ? 0 : 4 + 4 * 8 + 8);
-        var writer = new WireWriter(8 + Size(f.Parameters) + 1 + report);
-        writer.Int64(f.Version);
-        writer.Tensor(f.Parameters);
-        writer.Byte(f.LastEpoch is null ? (byte)0 : (byte)1);
-        if (f.LastEpoch is { } r)
-        {
-            writer.Int32(r.Epoch);
-            writer.Int32(r.Epochs);
-            writer.Double(r.TrainLoss);
-            writer.Double(r.TrainAccuracy);
-            writer.Double(r.TestLoss);
-            writer.Double(r.TestAccuracy);
-            writer.Int64(r.Elapsed.Ticks);
-            writer.Int32(r.Samples);
-            writer.Int64(r.SinceStart.Ticks);
-            writer.Byte(r.Timing is null ? (byte)0 : (byte)1);
-            if (r.Timing is { } t)
-            {
-                writer.Int32(t.Steps);
-                writer.Double(t.StepSeconds);
-                writer.Double(t.ComputeSeconds);
-                writer.Double(t.CoordinatorSeconds);
-                writer.Double(t.WireSeconds);
-                writer.Int64(t.WireBytes);
-            }
-        }
-        return writer.Done();
-    }
-
-    private static EpochReport ReadReport(ref WireReader reader)
-    {
-        var report = new EpochReport(reader.Int32(), reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(),
-            TimeSpan.FromTicks(reader.Int64()), reader.Int32(), SinceStart: TimeSpan.FromTicks(reader.Int64()));
-        return reader.Byte() switch
-        {
-            0 => report,
-            1 => report with { Timing = new StepTiming(reader.Int32(), reader.Double(), reader.Double(), reader.Double(), reader.Double(), reader.Int64()) },
-            var b => throw new SerializationException($"TrainingFinished: timing flag {b}"),
-        };
     }
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);

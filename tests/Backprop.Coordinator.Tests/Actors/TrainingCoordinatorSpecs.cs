@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.TestKit;
 using Backprop.Coordinator.Actors;
 using Backprop.Protocol;
@@ -9,17 +8,11 @@ namespace Backprop.Coordinator.Tests.Actors;
 /// <summary>The coordinator against TestProbe workers. Every message is serialized (serialize-messages = on).</summary>
 public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
 {
-    private static readonly Config SpecConfig = ConfigurationFactory.ParseString("""
-        akka.loglevel = INFO
-        akka.actor.serialize-messages = on
-        akka.test.single-expect-default = 10s
-        """).WithFallback(ProtocolConfig.Serialization);
-
     private static readonly List<float[]> Oracle = TinyRun.OracleVersions();
 
     private readonly TestProbe _listener;
 
-    public TrainingCoordinatorSpecs() : base(SpecConfig) => _listener = CreateTestProbe("listener");
+    public TrainingCoordinatorSpecs() : base(SpecConfig.Serialized) => _listener = CreateTestProbe("listener");
 
     private IActorRef StartCoordinator(CoordinatorSettings? settings = null) =>
         Sys.ActorOf(TrainingCoordinator.Props(TinyRun.NewRun(), settings ?? new CoordinatorSettings(MinWorkers: 2), _listener.Ref), "coordinator");
@@ -35,6 +28,17 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         probe.Reply(new SetupAccepted(setup.RunId));
         return probe;
     }
+
+    /// <summary>A coordinator that needs two workers, and the two, joined.</summary>
+    private (IActorRef Coordinator, TestProbe First, TestProbe Second) StartWithTwoWorkers()
+    {
+        var coordinator = StartCoordinator();
+        return (coordinator, Join(coordinator, "w1"), Join(coordinator, "w2"));
+    }
+
+    /// <summary>What a worker gets first in a step: the weights, then its request.</summary>
+    private static (WeightsUpdate Weights, ComputeGradient Request) FirstRequest(TestProbe worker) =>
+        (worker.ExpectMsg<WeightsUpdate>(), worker.ExpectMsg<ComputeGradient>());
 
     private static void AssertWeights(int version, WeightsUpdate update)
     {
@@ -58,9 +62,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Step_TwoWorkers_EachGetsTheCurrentWeightsAndItsShard()
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
+        var (_, first, second) = StartWithTwoWorkers();
 
         AssertWeights(0, first.ExpectMsg<WeightsUpdate>());
         var a = first.ExpectMsg<ComputeGradient>();
@@ -75,9 +77,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Step_ResultsIn_AveragesLikeOneProcessAndBroadcastsTheNewWeights()
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
+        var (_, first, second) = StartWithTwoWorkers();
 
         for (var version = 0; version < 3; version++)
         {
@@ -94,9 +94,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Result_ForAnOldStep_IsDroppedAndLogged()
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
+        var (_, first, second) = StartWithTwoWorkers();
         var w1 = first.ExpectMsg<WeightsUpdate>();
         var oldRequest = Serve(first, w1, 1)[0];
         Serve(second, second.ExpectMsg<WeightsUpdate>(), 1);
@@ -113,11 +111,8 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Result_Duplicate_IsIgnored()
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
-        var w1 = first.ExpectMsg<WeightsUpdate>();
-        var request = first.ExpectMsg<ComputeGradient>();
+        var (_, first, second) = StartWithTwoWorkers();
+        var (w1, request) = FirstRequest(first);
         var answer = TinyRun.Answer(request, w1.Parameters);
         first.Reply(answer);
         first.Reply(answer);
@@ -125,50 +120,36 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         AssertWeights(1, first.ExpectMsg<WeightsUpdate>()); // counted once
     }
 
-    [Fact]
-    public void Result_OfTheWrongShape_IsRejectedAndRecomputedElsewhere()
+    /// <summary>The first worker answers its node <paramref name="spoiled"/>: the answer is rejected with a warning naming <paramref name="why"/>, and the second worker computes the node.</summary>
+    private void AssertRejectedAndRecomputedElsewhere(Func<GradientComputed, GradientComputed> spoiled, string why)
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
-        var w1 = first.ExpectMsg<WeightsUpdate>();
-        var request = first.ExpectMsg<ComputeGradient>();
-        var good = TinyRun.Answer(request, w1.Parameters);
-        var bad = good with { Sum = FloatTensor.CopyOf(good.Sum.Span[..^1]) };
-        EventFilter.Warning(contains: "wrong shape").ExpectOne(() => first.Reply(bad));
+        var (_, first, second) = StartWithTwoWorkers();
+        var (w1, request) = FirstRequest(first);
+        EventFilter.Warning(contains: why).ExpectOne(() => first.Reply(spoiled(TinyRun.Answer(request, w1.Parameters))));
 
-        var w2 = second.ExpectMsg<WeightsUpdate>();
-        var moved = Serve(second, w2, 2);
+        var moved = Serve(second, second.ExpectMsg<WeightsUpdate>(), 2);
         Assert.Contains(moved, r => r.NodeStart == 0 && r.NodeSize == 2);
         AssertWeights(1, first.ExpectMsg<WeightsUpdate>());
     }
 
     [Fact]
-    public void Result_WithNaN_IsRejectedAndRecomputedElsewhere()
-    {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
-        var w1 = first.ExpectMsg<WeightsUpdate>();
-        var request = first.ExpectMsg<ComputeGradient>();
-        var good = TinyRun.Answer(request, w1.Parameters);
-        var values = good.Sum.Span.ToArray();
-        values[3] = float.NaN;
-        EventFilter.Warning(contains: "NaN").ExpectOne(() => first.Reply(good with { Sum = FloatTensor.CopyOf(values) }));
+    public void Result_OfTheWrongShape_IsRejectedAndRecomputedElsewhere() =>
+        AssertRejectedAndRecomputedElsewhere(good => good with { Sum = FloatTensor.CopyOf(good.Sum.Span[..^1]) }, "wrong shape");
 
-        var moved = Serve(second, second.ExpectMsg<WeightsUpdate>(), 2);
-        Assert.Contains(moved, r => r.NodeStart == 0);
-        AssertWeights(1, first.ExpectMsg<WeightsUpdate>());
-    }
+    [Fact]
+    public void Result_WithNaN_IsRejectedAndRecomputedElsewhere() =>
+        AssertRejectedAndRecomputedElsewhere(good =>
+        {
+            var values = good.Sum.Span.ToArray();
+            values[3] = float.NaN;
+            return good with { Sum = FloatTensor.CopyOf(values) };
+        }, "NaN");
 
     [Fact]
     public void Worker_ThatStopsMidStep_HasItsShardMoved()
     {
-        var coordinator = StartCoordinator();
-        var first = Join(coordinator, "w1");
-        var second = Join(coordinator, "w2");
-        first.ExpectMsg<WeightsUpdate>();
-        first.ExpectMsg<ComputeGradient>();
+        var (_, first, second) = StartWithTwoWorkers();
+        FirstRequest(first);
         var w2 = second.ExpectMsg<WeightsUpdate>();
         Serve(second, w2, 1);
 
@@ -185,8 +166,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 2, StepTimeout: TimeSpan.FromMilliseconds(300)));
         var silent = Join(coordinator, "w1");
         var second = Join(coordinator, "w2");
-        var w1 = silent.ExpectMsg<WeightsUpdate>();
-        var late = silent.ExpectMsg<ComputeGradient>();
+        var (w1, late) = FirstRequest(silent);
         var w2 = second.ExpectMsg<WeightsUpdate>();
         Serve(second, w2, 1);
 
@@ -256,17 +236,23 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         Serve(worker, w1, 1);
     }
 
-    [Fact]
-    public void Run_ToTheEnd_ReportsTheEpochAndFinishesWithTheOracleWeights()
+    /// <summary>The one worker serves the five steps of the first epoch, checking each version's weights.</summary>
+    private static void ServeTheFirstEpoch(TestProbe worker)
     {
-        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
-        var worker = Join(coordinator, "w1");
         for (var version = 0; version < 5; version++)
         {
             var w = worker.ExpectMsg<WeightsUpdate>();
             AssertWeights(version, w);
             Serve(worker, w, 1);
         }
+    }
+
+    [Fact]
+    public void Run_ToTheEnd_ReportsTheEpochAndFinishesWithTheOracleWeights()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var worker = Join(coordinator, "w1");
+        ServeTheFirstEpoch(worker);
         var epoch = _listener.ExpectMsg<EpochCompleted>();
         Assert.Equal(1, epoch.Report.Epoch);
         var finished = _listener.ExpectMsg<TrainingFinished>();
@@ -281,12 +267,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         var run = TinyRun.NewRun(TinyRun.Settings with { Epochs = 3 });
         var coordinator = Sys.ActorOf(TrainingCoordinator.Props(run, new CoordinatorSettings(MinWorkers: 1, TargetAccuracy: 0.01), _listener.Ref), "coordinator");
         var worker = Join(coordinator, "w1");
-        for (var version = 0; version < 5; version++)
-        {
-            var w = worker.ExpectMsg<WeightsUpdate>();
-            AssertWeights(version, w);
-            Serve(worker, w, 1);
-        }
+        ServeTheFirstEpoch(worker);
         // The first step of epoch 2 goes out before the evaluation; the target then ends the run.
         var next = worker.ExpectMsg<WeightsUpdate>();
         var request = worker.ExpectMsg<ComputeGradient>();

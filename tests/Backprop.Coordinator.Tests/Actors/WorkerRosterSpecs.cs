@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Remote;
 using Akka.TestKit;
 using Backprop.Coordinator.Actors;
@@ -15,12 +14,6 @@ namespace Backprop.Coordinator.Tests.Actors;
 /// </summary>
 public sealed class WorkerRosterSpecs : Akka.TestKit.Xunit2.TestKit
 {
-    private static readonly Config SpecConfig = ConfigurationFactory.ParseString("""
-        akka.loglevel = INFO
-        akka.actor.serialize-messages = on
-        akka.test.single-expect-default = 10s
-        """).WithFallback(ProtocolConfig.Serialization);
-
     private static readonly SetupRun Setup = new(
         "run-1", [.. TinyRun.Architecture.Sizes], TinyRun.Architecture.Hidden, TinyRun.Architecture.Output, TinyRun.Architecture.Cost,
         ChunkSize: 2, Seed: 3, TrainCount: 40, DataHash: TinyRun.Data.ContentHash, ScalingKind.None, FloatTensor.CopyOf([]), FloatTensor.CopyOf([]));
@@ -28,7 +21,7 @@ public sealed class WorkerRosterSpecs : Akka.TestKit.Xunit2.TestKit
     /// <summary>A worker node's address, as membership would give it.</summary>
     private static readonly Address Node = new("akka.tcp", "backprop", "10.0.0.7", 4711);
 
-    public WorkerRosterSpecs() : base(SpecConfig) { }
+    public WorkerRosterSpecs() : base(SpecConfig.Serialized) { }
 
     /// <summary>What remoting publishes when the connection to <see cref="Node"/> drops.</summary>
     private DisassociatedEvent ConnectionDropped() => new(((ExtendedActorSystem)Sys).Provider.DefaultAddress, Node, inbound: true);
@@ -50,6 +43,16 @@ public sealed class WorkerRosterSpecs : Akka.TestKit.Xunit2.TestKit
         var worker = CreateTestProbe(name);
         roster.Tell(new ActorIdentity(node, worker.Ref));
         Accept(roster, worker);
+        return worker;
+    }
+
+    /// <summary>A worker that registers, is set up and is reported ready.</summary>
+    private TestProbe Registered(IActorRef roster, string name)
+    {
+        var worker = CreateTestProbe(name);
+        roster.Tell(RegisterWorker.Instance, worker.Ref);
+        Accept(roster, worker);
+        Assert.Equal(worker.Ref, ExpectMsg<WorkerReady>().Worker);
         return worker;
     }
 
@@ -87,10 +90,7 @@ public sealed class WorkerRosterSpecs : Akka.TestKit.Xunit2.TestKit
     public void ReadyWorkerThatStops_IsReportedLost()
     {
         var roster = StartRoster();
-        var worker = CreateTestProbe("w1");
-        roster.Tell(RegisterWorker.Instance, worker.Ref);
-        Accept(roster, worker);
-        ExpectMsg<WorkerReady>();
+        var worker = Registered(roster, "w1");
 
         EventFilter.Warning(contains: "stopped; 0 ready workers left").ExpectOne(() => Sys.Stop(worker.Ref));
         var lost = ExpectMsg<WorkerLost>();
@@ -144,10 +144,7 @@ public sealed class WorkerRosterSpecs : Akka.TestKit.Xunit2.TestKit
     public void RunOver_EveryWorkerIsTold_AndSoIsOneThatComesLate()
     {
         var roster = StartRoster();
-        var worker = CreateTestProbe("w1");
-        roster.Tell(RegisterWorker.Instance, worker.Ref);
-        Accept(roster, worker);
-        ExpectMsg<WorkerReady>();
+        var worker = Registered(roster, "w1");
 
         roster.Tell(RunOver.Instance);
         Assert.Equal(Setup.RunId, worker.ExpectMsg<RunFinished>().RunId);

@@ -96,18 +96,14 @@ public sealed class BadInputTests : IDisposable
     public void CrossEntropyWithTanhOutput_IsRefused() =>
         Assert.Contains("--cost cross-entropy needs a softmax or logistic output", FailsWithOneLine("train", "--output", "tanh"));
 
-    [Fact]
-    public void RaggedCsv_NamesFileAndLine()
+    [Theory]
+    [InlineData("ragged.csv", "1,2,0\n3,4,1\n5,1\n", "line 3: expected 3 fields, found 2")]      // names the file and line
+    [InlineData("text.csv", "1,2,0\n3,four,1\n", "line 2, column 2: 'four' is not a number")]  // names the file, line and column
+    [InlineData("empty.csv", "", ": no samples (the file is empty or holds only a header)")]
+    public void BadCsv_IsOneLineNamingTheFileAndWhere(string name, string content, string what)
     {
-        var path = File("ragged.csv", "1,2,0\n3,4,1\n5,1\n");
-        Assert.Equal($"error: {path} line 3: expected 3 fields, found 2", FailsWithOneLine("train", "--data", path));
-    }
-
-    [Fact]
-    public void NonNumericCsv_NamesFileLineAndColumn()
-    {
-        var path = File("text.csv", "1,2,0\n3,four,1\n");
-        Assert.Equal($"error: {path} line 2, column 2: 'four' is not a number", FailsWithOneLine("train", "--data", path));
+        var path = File(name, content);
+        Assert.Equal($"error: {path}{(what.StartsWith(':') ? "" : " ")}{what}", FailsWithOneLine("train", "--data", path));
     }
 
     [Fact]
@@ -119,13 +115,6 @@ public sealed class BadInputTests : IDisposable
             FailsWithOneLine("train", "--data", train, "--test-data", test));
         Assert.Equal($"error: {train} line 2: label 1 is out of range for 1 class (labels must be 0 … 0)",
             FailsWithOneLine("train", "--data", train, "--test-data", test, "--classes", "1"));
-    }
-
-    [Fact]
-    public void EmptyDataSet_IsNamed()
-    {
-        var path = File("empty.csv", "");
-        Assert.Equal($"error: {path}: no samples (the file is empty or holds only a header)", FailsWithOneLine("train", "--data", path));
     }
 
     [Fact]

@@ -77,15 +77,22 @@ public sealed partial class TrainCommandTests : IDisposable
         Assert.Contains("batch 100000 (more than the 1438 training samples: one step per epoch, over all of them)", output);
     }
 
+    /// <summary>Trains on the digits for <paramref name="epochs"/> epochs and saves the model; returns its path and what train printed.</summary>
+    private (string Path, string Output) TrainAndSave(string name, int epochs)
+    {
+        var path = Path.Combine(_dir, name);
+        var (code, output, error) = CommandLineRunner.Run("train", "--epochs", epochs.ToString(CultureInfo.InvariantCulture), "--save", path, "--quiet");
+        Assert.True(code == 0, error);
+        return (path, output);
+    }
+
     [Fact]
     public void TrainSaveThenEval_ReportsTheSameTestAccuracy()
     {
-        var path = Path.Combine(_dir, "digits.bpm");
-        var (code, output, error) = CommandLineRunner.Run("train", "--epochs", "3", "--save", path, "--quiet");
-        Assert.True(code == 0, error);
-        var trained = AccuracyOf(output);
+        var (path, trainOutput) = TrainAndSave("digits.bpm", epochs: 3);
+        var trained = AccuracyOf(trainOutput);
 
-        (code, output, error) = CommandLineRunner.Run("eval", "--model", path);
+        var (code, output, error) = CommandLineRunner.Run("eval", "--model", path);
         Assert.True(code == 0, error);
         var evaluated = double.Parse(Regex.Match(output, @"accuracy (\d\.\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.Equal(trained, evaluated);
@@ -95,9 +102,7 @@ public sealed partial class TrainCommandTests : IDisposable
     [Fact]
     public void TrainSave_RecordsTheRawDataSetsNameAndHash()
     {
-        var path = Path.Combine(_dir, "meta.bpm");
-        var (code, _, error) = CommandLineRunner.Run("train", "--epochs", "1", "--save", path, "--quiet");
-        Assert.True(code == 0, error);
+        var (path, _) = TrainAndSave("meta.bpm", epochs: 1);
         var metadata = Backprop.Models.ModelFile.Load(path).Metadata;
         var raw = Backprop.Data.DataSources.Load(new Backprop.Data.DataOptions("digits")).Train;
         Assert.Equal(raw.Name, metadata["data"]);
