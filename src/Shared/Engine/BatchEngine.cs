@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
+using System.Numerics;
 using Backprop.Data;
 using Backprop.Networks;
 using Backprop.Training;
@@ -44,10 +44,8 @@ public sealed unsafe class BatchEngine
     private readonly PinnedBuffer _deltaTiles = new(); // Δ_lᵀ packed as 6-row tiles, one layer at a time
     private readonly MemberScratch[] _scratch;         // per team member
     private readonly Action<int> _blockJob;
-    private readonly int[] _lossLevels = new int[32];  // the chunk tree of the loss sum
-    private readonly double[] _lossSums = new double[32];
-    private readonly List<(int Level, float[] Sum)> _blockSums = [];  // the chunk tree above blocks
-    private readonly Stack<float[]> _freeSums = new();
+    private readonly double[] _lossSums = new double[32];   // the chunk tree of the loss sum, one slot per level
+    private readonly PinnedBuffer _blockSums = new();       // the chunk tree above blocks: a gradient sum per level
     private float[] _rowLoss = [];                     // C(x) per row of the block
     private bool[] _rowCorrect = [];
     private int[] _rowLabels = [];                     // the block's labels, gathered before its forward pass
@@ -133,7 +131,13 @@ public sealed unsafe class BatchEngine
         }
         EnsureCapacity(Math.Min(indices.Length, BlockRows));
         var blocks = (indices.Length + BlockRows - 1) / BlockRows;
-        var lossDepth = 0;
+        var P = _architecture.ParameterCount;
+        // A shard of several blocks adds their sums along the chunk tree (each block is a node of it):
+        // block b is computed into the slot of the level it waits at.
+        if (blocks > 1) _blockSums.Ensure(checked((BitOperations.Log2((uint)blocks) + 1) * P));
+        var blockSlots = new FloatRowSlots(_blockSums.Pointer, P, P);
+        var lossSlots = new DoubleSlots(_lossSums);
+        ChunkTreeCounter blockTree = default, lossTree = default;
         var correct = 0;
         fixed (float* θ = parameters, x = data.Features, g = result.Values)
         fixed (int* index = indices)
@@ -145,8 +149,7 @@ public sealed unsafe class BatchEngine
                 {
                     _first = b * BlockRows;
                     _rows = Math.Min(BlockRows, indices.Length - _first);
-                    var sum = blocks == 1 ? null : TakeSum();
-                    _target = sum is null ? g : Address(sum);
+                    _target = blocks == 1 ? g : blockSlots.Pointer(blockTree.Depth);
                     RunBlock();
                     for (var start = 0; start < _rows; start += ChunkSize)
                     {
@@ -156,21 +159,25 @@ public sealed unsafe class BatchEngine
                             chunkLoss += _rowLoss[r];
                             if (_rowCorrect[r]) correct++;
                         }
-                        lossDepth = PushLoss(lossDepth, chunkLoss);
+                        _lossSums[lossTree.Depth] = chunkLoss;
+                        lossTree.Push(ref lossSlots);
                     }
-                    if (sum is not null) PushBlockSum(sum);
+                    if (blocks > 1) blockTree.Push(ref blockSlots);
                 }
-                if (blocks > 1) PopBlockSums(result.Values);
+                if (blocks > 1)
+                {
+                    blockTree.Fold(ref blockSlots);
+                    blockSlots[0].CopyTo(result.Values);
+                }
             }
             finally
             {
                 End();
             }
         }
-        var loss = _lossSums[lossDepth - 1];
-        for (var d = lossDepth - 2; d >= 0; d--) loss = _lossSums[d] + loss;
+        lossTree.Fold(ref lossSlots);
         result.SampleCount = indices.Length;
-        result.LossSum = loss;
+        result.LossSum = _lossSums[0];
         result.CorrectCount = correct;
     }
 
@@ -478,30 +485,18 @@ public sealed unsafe class BatchEngine
         var count = u1 - u0;
         if (count == 0) return;
         var scratch = _scratch[member];
+        var slots = new FloatRowSlots(scratch.BiasStack.Pointer, scratch.BiasStride, count);
+        var tree = new ChunkTreeCounter();
         var δ = _deltas[l].Pointer;
-        var depth = 0;
         for (var start = 0; start < _rows; start += ChunkSize)
         {
-            var top = new Span<float>(scratch.BiasStack.Pointer + depth * scratch.BiasStride, count);
-            top.Clear();
-            for (var r = start; r < Math.Min(start + ChunkSize, _rows); r++) GradientSum.AddInPlace(top, new ReadOnlySpan<float>(δ + r * units + u0, count));
-            var level = 0;
-            while (depth > 0 && scratch.BiasLevels[depth - 1] == level)
-            {
-                var left = new Span<float>(scratch.BiasStack.Pointer + (depth - 1) * scratch.BiasStride, count);
-                GradientSum.AddInPlace(left, top);
-                top = left;
-                depth--;
-                level++;
-            }
-            scratch.BiasLevels[depth++] = level;
+            var chunk = slots[tree.Depth];
+            chunk.Clear();
+            for (var r = start; r < Math.Min(start + ChunkSize, _rows); r++) GradientSum.AddInPlace(chunk, new ReadOnlySpan<float>(δ + r * units + u0, count));
+            tree.Push(ref slots);
         }
-        for (var d = depth - 2; d >= 0; d--)
-        {
-            GradientSum.AddInPlace(new Span<float>(scratch.BiasStack.Pointer + d * scratch.BiasStride, count),
-                new ReadOnlySpan<float>(scratch.BiasStack.Pointer + (d + 1) * scratch.BiasStride, count));
-        }
-        new ReadOnlySpan<float>(scratch.BiasStack.Pointer, count).CopyTo(new Span<float>(_target + _architecture.BiasOffset(l) + u0, count));
+        tree.Fold(ref slots);
+        slots[0].CopyTo(new Span<float>(_target + _architecture.BiasOffset(l) + u0, count));
     }
 
     /// <summary>∂C/∂W_l = Δ_lᵀ · o_l (n_{l+1} × n_l) along the chunk tree, for this member's column panels.</summary>
@@ -512,7 +507,7 @@ public sealed unsafe class BatchEngine
         var (first, end) = Share(Gemm.PanelCount(inputs, _width), member, members);
         var scratch = _scratch[member];
         Gemm.GradientPanels(_deltaTiles.Pointer, units, o, inputs, _rows, ChunkSize, _width, _target + _architecture.WeightOffset(l), inputs,
-            first, end, scratch.Panel.Pointer, scratch.Tile, scratch.TreeStack.Pointer, scratch.TreeLevels);
+            first, end, scratch.Panel.Pointer, scratch.Tile, scratch.TreeStack.Pointer);
     }
 
     /// <summary>Δ_{l−1} = (Δ_l · W_l) ⊙ f'(o_l) (r × n_l), for this member's tiles.</summary>
@@ -523,61 +518,6 @@ public sealed unsafe class BatchEngine
         Gemm.MultiplyTiles(new RowSource(_deltas[l].Pointer, units), _rows, inputs, units, _backwardPanels[l].Pointer, _width,
             _deltas[l - 1].Pointer, inputs, null, TileEpilogue.MultiplyByDerivative, _architecture.Hidden, _outputs[l].Pointer, inputs,
             p0, p1, r0, r1, _scratch[member].Tile);
-    }
-
-    /// <summary>Adds a chunk's loss to the loss tree (binary-counter merge); returns the new depth.</summary>
-    private int PushLoss(int depth, double loss)
-    {
-        var level = 0;
-        while (depth > 0 && _lossLevels[depth - 1] == level)
-        {
-            loss = _lossSums[depth - 1] + loss;
-            depth--;
-            level++;
-        }
-        _lossSums[depth] = loss;
-        _lossLevels[depth] = level;
-        return depth + 1;
-    }
-
-    private float[] TakeSum()
-    {
-        if (_freeSums.Count > 0) return _freeSums.Pop();
-        return GC.AllocateArray<float>(_architecture.ParameterCount, pinned: true);
-    }
-
-    private static float* Address(float[] pinned) => (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinned));
-
-    /// <summary>Adds a block's sum (a node of the chunk tree) to the tree above blocks.</summary>
-    private void PushBlockSum(float[] sum)
-    {
-        var level = 0;
-        while (_blockSums.Count > 0 && _blockSums[^1].Level == level)
-        {
-            var left = _blockSums[^1].Sum;
-            _blockSums.RemoveAt(_blockSums.Count - 1);
-            GradientSum.AddInPlace(left, sum);   // left ← left + right
-            _freeSums.Push(sum);
-            sum = left;
-            level++;
-        }
-        _blockSums.Add((level, sum));
-    }
-
-    /// <summary>Adds the remaining left spines right to left into <paramref name="result"/>.</summary>
-    private void PopBlockSums(float[] result)
-    {
-        while (_blockSums.Count >= 2)
-        {
-            var right = _blockSums[^1].Sum;
-            _blockSums.RemoveAt(_blockSums.Count - 1);
-            GradientSum.AddInPlace(_blockSums[^1].Sum, right);
-            _freeSums.Push(right);
-        }
-        var root = _blockSums[0].Sum;
-        _blockSums.Clear();
-        root.CopyTo(result, 0);
-        _freeSums.Push(root);
     }
 
     /// <summary>Turns one row of output nets into outputs a and returns C(x) for <paramref name="label"/>.</summary>
@@ -676,13 +616,10 @@ public sealed unsafe class BatchEngine
         {
             _tile.Ensure(Math.Max(Gemm.MultiplyScratch(width), Kernels.TileRows * width));
             TreeStack.Ensure(depth * Kernels.TileRows * width);
-            TreeLevels = (int*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_levels = GC.AllocateArray<int>(2 * depth, pinned: true)));
-            BiasLevels = TreeLevels + depth;
             BiasStride = maxUnits;
             BiasStack.Ensure(depth * maxUnits);
         }
 
-        private readonly int[] _levels;
         private readonly PinnedBuffer _tile = new();
 
         /// <summary>One micro-tile (6 × W) for the edges of C, then a row block of packed A.</summary>
@@ -691,10 +628,9 @@ public sealed unsafe class BatchEngine
         public PinnedBuffer Panel { get; } = new();
         /// <summary>The chunk-tree stack of partial micro-tiles.</summary>
         public PinnedBuffer TreeStack { get; } = new();
-        public int* TreeLevels { get; }
         /// <summary>The chunk-tree stack of partial bias gradients (rows of BiasStride).</summary>
         public PinnedBuffer BiasStack { get; } = new();
-        public int* BiasLevels { get; }
+        /// <summary>Floats from one entry of <see cref="BiasStack"/> to the next: the widest layer.</summary>
         public int BiasStride { get; }
     }
 }

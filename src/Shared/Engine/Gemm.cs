@@ -105,7 +105,6 @@ public static unsafe class Gemm
         var tiles = RowTileCount(m);
         var size = tiles * k * Kernels.TileRows + GradientPanelFloats(k, width) + Kernels.TileRows * width + depth * Kernels.TileRows * width;
         var buffer = ArrayPool<float>.Shared.Rent(size);
-        var levels = stackalloc int[depth];
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pBuffer = buffer)
@@ -115,7 +114,7 @@ public static unsafe class Gemm
                 var panel = packedA + tiles * k * Kernels.TileRows;
                 var scratch = panel + GradientPanelFloats(k, width);
                 var stack = scratch + Kernels.TileRows * width;
-                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
+                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack);
             }
         }
         finally
@@ -270,7 +269,7 @@ public static unsafe class Gemm
     /// blocks of <see cref="GradientRowTiles"/> row tiles, so it is used while it is still in L2.
     /// </summary>
     internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
-        int firstPanel, int endPanel, float* panels, float* scratch, float* stack, int* levels)
+        int firstPanel, int endPanel, float* panels, float* scratch, float* stack)
     {
         var rowTiles = RowTileCount(m);
         for (var group = firstPanel; group < endPanel; group += GradientPanelGroup)
@@ -290,7 +289,7 @@ public static unsafe class Gemm
                         var h = Math.Min(Kernels.TileRows, m - i0);
                         var full = h == Kernels.TileRows && w == width;
                         Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
-                            full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                            full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack);
                         if (full) continue;
                         for (var r = 0; r < h; r++)
                         {

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Backprop.Training;
 
 namespace Backprop.Engine;
 
@@ -55,10 +56,10 @@ internal static unsafe class Kernels
     /// zero, the chunk sums added along the binary chunk tree in a stack of partial tiles (L1-resident)
     /// so the tree costs no pass over C. A is packed (p-th step at <c>a + 6p</c>).
     /// </summary>
-    public static void TreeTile(int width, int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack, int* levels)
+    public static void TreeTile(int width, int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack)
     {
         if (width == WideWidth) TreeTile16(k, chunkSize, a, b, c, ldc, stack);
-        else TreeTile8(k, chunkSize, a, b, c, ldc, stack, levels);
+        else TreeTile8(k, chunkSize, a, b, c, ldc, stack);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -131,6 +132,13 @@ internal static unsafe class Kernels
     /// AVX2 machine measured, twelve stores after every 16 steps cost about a fifth of the kernel's speed).
     /// The stack holds, per half, one 3 × 16 entry per level of the tree (a binary counter has at most one
     /// entry per level).
+    ///
+    /// The one chunk-tree sum not taken by <see cref="ChunkTreeCounter"/>, on purpose: the counter adds
+    /// nodes that sit in memory slots, and the whole gain here is that a pair's parent, and the running sum
+    /// of the final spine, never leave the registers. So this kernel, <see cref="TreePairs16"/> and
+    /// <see cref="TreeSpine16"/> do the counter's carries and fold by hand (the trailing ones of the pair
+    /// index, the set bits of the chunk count), and the tests hold them bit for bit against the counter
+    /// (TreeTileTests).
     /// </summary>
     private static void TreeTile16(int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack)
     {
@@ -300,16 +308,20 @@ internal static unsafe class Kernels
         Vector128.Store(c50, c + 5 * ldc); Vector128.Store(c51, c + 5 * ldc + 4);
     }
 
+    /// <summary>
+    /// The portable weight-gradient tile: each chunk summed from zero into the chunk-tree slot it waits in
+    /// (a 6 × 8 tile on the stack), the slots added along the tree by <see cref="ChunkTreeCounter"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TreeTile8(int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack, int* levels)
+    private static void TreeTile8(int k, int chunkSize, float* a, float* b, float* c, nint ldc, float* stack)
     {
-        const int Slot = TileRows * PortableWidth;
-        var depth = 0;
+        var slots = new TileSlots(stack, TileRows * PortableWidth);
+        var tree = new ChunkTreeCounter();
         for (var start = 0; start < k; start += chunkSize)
         {
             var end = Math.Min(start + chunkSize, k);
-            var top = stack + depth * Slot;
-            for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128<float>.Zero, top + i);
+            var top = slots.Pointer(tree.Depth);
+            for (var i = 0; i < TileRows * PortableWidth; i += 4) Vector128.Store(Vector128<float>.Zero, top + i);
             for (var p = start; p < end; p++)
             {
                 var b0 = Vector128.Load(b);
@@ -324,23 +336,9 @@ internal static unsafe class Kernels
                 a += TileRows;
                 b += PortableWidth;
             }
-            var level = 0;
-            while (depth > 0 && levels[depth - 1] == level)
-            {
-                // left (below) ← left + right (top), then the parent is the new top.
-                var left = stack + (depth - 1) * Slot;
-                for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128.Load(left + i) + Vector128.Load(top + i), left + i);
-                top = left;
-                depth--;
-                level++;
-            }
-            levels[depth++] = level;
+            tree.Push(ref slots);
         }
-        for (var d = depth - 2; d >= 0; d--)
-        {
-            float* left = stack + d * Slot, right = left + Slot;
-            for (var i = 0; i < Slot; i += 4) Vector128.Store(Vector128.Load(left + i) + Vector128.Load(right + i), left + i);
-        }
+        tree.Fold(ref slots);
         for (var r = 0; r < TileRows; r++)
         {
             Vector128.Store(Vector128.Load(stack + r * PortableWidth), c + r * ldc);
