@@ -4,7 +4,7 @@ using Backprop.Training;
 
 namespace Backprop.Engine;
 
-/// <summary>The portable kernels: 6 × 8 micro-tiles, two Vector128 per row, on any processor.</summary>
+// The portable kernels: 6 × 8 micro-tiles, two Vector128 per row, on any processor.
 internal static unsafe partial class Kernels
 {
     /// <summary>

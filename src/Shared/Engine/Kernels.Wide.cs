@@ -6,7 +6,7 @@ using Backprop.Training;
 
 namespace Backprop.Engine;
 
-/// <summary>The AVX2 + FMA kernels: 6 × 16 micro-tiles, two Vector256 per row.</summary>
+// The AVX2 + FMA kernels: 6 × 16 micro-tiles, two Vector256 per row.
 internal static unsafe partial class Kernels
 {
     /// <summary>
