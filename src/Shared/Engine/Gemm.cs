@@ -49,39 +49,34 @@ public static unsafe class Gemm
     public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize = 0) =>
         MultiplyTransposedA(a, b, c, m, n, k, chunkSize, Kernels.DefaultWidth);
 
-    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
+    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width) =>
+        MultiplyPacked(a, b, c, m, n, k, width, transposedB: true);
+
+    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width) =>
+        MultiplyPacked(a, b, c, m, n, k, width, transposedB: false);
+
+    /// <summary>C (m × n) = A (m × k) · B, B given as Bᵀ (n × k) or as B (k × n): packed into panels, then the tiles.</summary>
+    private static void MultiplyPacked(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width, bool transposedB)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)n * k, c.Length, (long)m * n);
         if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
+        var panels = PanelCount(n, width);
+        var packed = ArrayPool<float>.Shared.Rent(panels * Math.Max(k, 1) * width + MultiplyScratch(width));
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                for (var jr = 0; jr < PanelCount(n, width); jr++)
-                    Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                if (transposedB)
+                {
+                    for (var jr = 0; jr < panels; jr++)
+                        Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                }
+                else
+                {
+                    Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, panels, width, pp);
+                }
                 MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packed);
-        }
-    }
-
-    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
-    {
-        CheckShapes(a.Length, (long)m * k, b.Length, (long)k * n, c.Length, (long)m * n);
-        if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
-        try
-        {
-            fixed (float* pa = a, pb = b, pc = c, pp = packed)
-            {
-                Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, PanelCount(n, width), width, pp);
-                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
+                    0, panels, 0, RowTileCount(m), pp + panels * k * width);
             }
         }
         finally
