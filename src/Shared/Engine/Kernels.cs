@@ -21,10 +21,11 @@ namespace Backprop.Engine;
 /// same kernel on zero-padded panels and a scratch tile).
 ///
 /// This file has the dispatch and the packing; the kernels are in Kernels.Wide.cs (AVX2 + FMA) and
-/// Kernels.Portable.cs. The 6-row step is written out again in every kernel, and the 16-wide and 8-wide
-/// tiles are the same loop twice, on purpose: the twelve accumulators must be named locals to stay in
-/// registers through the hottest loop of the engine, and the widths differ in vector type and FMA
-/// instruction (a helper taking the accumulators by reference, or a struct of them, leaves that to the JIT).
+/// Kernels.Portable.cs. Deliberate copies: the six-row step is written out again in every kernel (twice
+/// in Tile16's loop, unrolled by two steps), and the 16-wide and 8-wide tiles are the same loop twice.
+/// The twelve accumulators must be named locals to stay in registers through the hottest loop of the
+/// engine, and the widths differ in vector type and FMA instruction; a helper taking the accumulators by
+/// reference, or a struct of them, would leave that to the JIT.
 /// </remarks>
 internal static unsafe partial class Kernels
 {
