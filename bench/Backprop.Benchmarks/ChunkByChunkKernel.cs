@@ -9,6 +9,11 @@ namespace Backprop.Benchmarks;
 /// sum stored and merged along the chunk tree after every chunk. Kept here (not in the engine) as the
 /// baseline of <see cref="MicroKernelBenchmarks"/>, which checks that it gives the engine kernel's bits.
 /// </summary>
+/// <remarks>
+/// A deliberate copy of the engine's AVX2 step (the six-row FMA block of <c>Kernels.LoneChunk16</c>):
+/// a baseline must keep its own machine code, with each chunk's sum and its merges in registers, which a
+/// call into the engine's kernels or its <c>ChunkTreeCounter</c> (slots in memory) would change.
+/// </remarks>
 internal static unsafe class ChunkByChunkKernel
 {
     private const int TileRows = 6, WideWidth = 16;
@@ -38,8 +43,10 @@ internal static unsafe class ChunkByChunkKernel
                 b += WideWidth;
             }
             // Binary-counter merge: while the node below is of the same level, left + right is the parent.
+            // After the last chunk every entry left goes too, the left spines of the tree, right to left.
+            var last = end == k;
             var level = 0;
-            while (depth > 0 && levels[depth - 1] == level)
+            while (depth > 0 && (last || levels[depth - 1] == level))
             {
                 depth--;
                 var s = stack + depth * Slot;
@@ -51,38 +58,16 @@ internal static unsafe class ChunkByChunkKernel
                 c50 = Vector256.Load(s + 80) + c50; c51 = Vector256.Load(s + 88) + c51;
                 level++;
             }
-            var top = stack + depth * Slot;
+            // The root goes to C; any other node onto the stack.
+            var top = last ? c : stack + depth * Slot;
+            var ld = last ? ldc : WideWidth;
             Vector256.Store(c00, top); Vector256.Store(c01, top + 8);
-            Vector256.Store(c10, top + 16); Vector256.Store(c11, top + 24);
-            Vector256.Store(c20, top + 32); Vector256.Store(c21, top + 40);
-            Vector256.Store(c30, top + 48); Vector256.Store(c31, top + 56);
-            Vector256.Store(c40, top + 64); Vector256.Store(c41, top + 72);
-            Vector256.Store(c50, top + 80); Vector256.Store(c51, top + 88);
+            Vector256.Store(c10, top + ld); Vector256.Store(c11, top + ld + 8);
+            Vector256.Store(c20, top + 2 * ld); Vector256.Store(c21, top + 2 * ld + 8);
+            Vector256.Store(c30, top + 3 * ld); Vector256.Store(c31, top + 3 * ld + 8);
+            Vector256.Store(c40, top + 4 * ld); Vector256.Store(c41, top + 4 * ld + 8);
+            Vector256.Store(c50, top + 5 * ld); Vector256.Store(c51, top + 5 * ld + 8);
             levels[depth++] = level;
         }
-        // What remains are the left spines of the tree: add them right to left.
-        var r = stack + (depth - 1) * Slot;
-        c00 = Vector256.Load(r); c01 = Vector256.Load(r + 8);
-        c10 = Vector256.Load(r + 16); c11 = Vector256.Load(r + 24);
-        c20 = Vector256.Load(r + 32); c21 = Vector256.Load(r + 40);
-        c30 = Vector256.Load(r + 48); c31 = Vector256.Load(r + 56);
-        c40 = Vector256.Load(r + 64); c41 = Vector256.Load(r + 72);
-        c50 = Vector256.Load(r + 80); c51 = Vector256.Load(r + 88);
-        for (var d = depth - 2; d >= 0; d--)
-        {
-            var s = stack + d * Slot;
-            c00 = Vector256.Load(s) + c00; c01 = Vector256.Load(s + 8) + c01;
-            c10 = Vector256.Load(s + 16) + c10; c11 = Vector256.Load(s + 24) + c11;
-            c20 = Vector256.Load(s + 32) + c20; c21 = Vector256.Load(s + 40) + c21;
-            c30 = Vector256.Load(s + 48) + c30; c31 = Vector256.Load(s + 56) + c31;
-            c40 = Vector256.Load(s + 64) + c40; c41 = Vector256.Load(s + 72) + c41;
-            c50 = Vector256.Load(s + 80) + c50; c51 = Vector256.Load(s + 88) + c51;
-        }
-        Vector256.Store(c00, c); Vector256.Store(c01, c + 8);
-        Vector256.Store(c10, c + ldc); Vector256.Store(c11, c + ldc + 8);
-        Vector256.Store(c20, c + 2 * ldc); Vector256.Store(c21, c + 2 * ldc + 8);
-        Vector256.Store(c30, c + 3 * ldc); Vector256.Store(c31, c + 3 * ldc + 8);
-        Vector256.Store(c40, c + 4 * ldc); Vector256.Store(c41, c + 4 * ldc + 8);
-        Vector256.Store(c50, c + 5 * ldc); Vector256.Store(c51, c + 5 * ldc + 8);
     }
 }

@@ -16,7 +16,6 @@ public unsafe class GemmBenchmarks : IFlopCount, IDisposable
 {
     private float[] _a = [], _b = [], _c = [];
     private float* _pa, _pb, _pc, _packed, _scratch, _stack;
-    private int* _levels;
 
     /// <summary>"product m×n×k": net = o·Wᵀ (forward), Δ·W (backward), Δᵀ·o (weight gradient, chunks of 16).</summary>
     [Params(
@@ -50,7 +49,6 @@ public unsafe class GemmBenchmarks : IFlopCount, IDisposable
         _pc = Alloc(M * N);
         _scratch = Alloc(Gemm.MultiplyScratch(width));
         _stack = Alloc(Gemm.StackDepth(K, 16) * Kernels.TileRows * width);
-        _levels = (int*)NativeMemory.Alloc((nuint)Gemm.StackDepth(K, 16), sizeof(int));
         fixed (float* b = _b)
         {
             switch (Product)
@@ -109,7 +107,7 @@ public unsafe class GemmBenchmarks : IFlopCount, IDisposable
                 break;
             default:
                 Gemm.GradientPanels(_packed, M, new RowSource(_pb, N), N, K, 16, width, _pc, N, 0, Gemm.PanelCount(N, width),
-                    _packed + Gemm.RowTileCount(M) * K * Kernels.TileRows, _scratch, _stack, _levels);
+                    _packed + Gemm.RowTileCount(M) * K * Kernels.TileRows, _scratch, _stack);
                 break;
         }
     }
@@ -131,9 +129,7 @@ public unsafe class GemmBenchmarks : IFlopCount, IDisposable
     public void Dispose()
     {
         foreach (var p in new[] { _pa, _pb, _pc, _packed, _scratch, _stack }) NativeMemory.AlignedFree(p);
-        NativeMemory.Free(_levels);
         _pa = _pb = _pc = _packed = _scratch = _stack = null;
-        _levels = null;
         GC.SuppressFinalize(this);
     }
 

@@ -55,7 +55,7 @@ public unsafe class MicroKernelBenchmarks : IFlopCount, IDisposable
     [Benchmark]
     public void TreeTile()
     {
-        for (var r = 0; r < Repeats; r++) Kernels.TreeTile(_width, K, Chunk, _a, _b, _c, _width, _stack, _levels);
+        for (var r = 0; r < Repeats; r++) Kernels.TreeTile(_width, K, Chunk, _a, _b, _c, _width, _stack);
     }
 
     [Benchmark]

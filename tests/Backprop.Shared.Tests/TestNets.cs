@@ -39,6 +39,17 @@ internal static class TestNets
         return (architecture, parameters);
     }
 
+    /// <summary>
+    /// <see cref="Network"/> of <paramref name="sizes"/> and <see cref="Data"/> for it: <paramref name="samples"/>
+    /// samples with as many features as the network has inputs and as many classes as it has outputs.
+    /// </summary>
+    public static (Architecture Architecture, float[] Parameters, DataSet Data) NetworkAndData(int[] sizes, Activation hidden, Activation output, Cost cost,
+        int seed, int samples, int dataSeed)
+    {
+        var (architecture, parameters) = Network(sizes, hidden, output, cost, seed);
+        return (architecture, parameters, Data(samples, sizes[0], sizes[^1], dataSeed));
+    }
+
     /// <summary>n samples of d features uniform in [−1, 1] with labels uniform in [0, classes).</summary>
     public static DataSet Data(int n, int d, int classes, int seed)
     {

@@ -49,39 +49,34 @@ public static unsafe class Gemm
     public static void MultiplyTransposedA(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int chunkSize = 0) =>
         MultiplyTransposedA(a, b, c, m, n, k, chunkSize, Kernels.DefaultWidth);
 
-    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
+    internal static void MultiplyTransposedB(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width) =>
+        MultiplyPacked(a, b, c, m, n, k, width, transposedB: true);
+
+    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width) =>
+        MultiplyPacked(a, b, c, m, n, k, width, transposedB: false);
+
+    /// <summary>C (m × n) = A (m × k) · B, B given as Bᵀ (n × k) or as B (k × n): packed into panels, then the tiles.</summary>
+    private static void MultiplyPacked(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width, bool transposedB)
     {
         CheckShapes(a.Length, (long)m * k, b.Length, (long)n * k, c.Length, (long)m * n);
         if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
+        var panels = PanelCount(n, width);
+        var packed = ArrayPool<float>.Shared.Rent(panels * Math.Max(k, 1) * width + MultiplyScratch(width));
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pp = packed)
             {
-                for (var jr = 0; jr < PanelCount(n, width); jr++)
-                    Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                if (transposedB)
+                {
+                    for (var jr = 0; jr < panels; jr++)
+                        Kernels.PackTransposed(pb, k, k, jr * width, Math.Min(width, n - jr * width), width, pp + jr * k * width);
+                }
+                else
+                {
+                    Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, panels, width, pp);
+                }
                 MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packed);
-        }
-    }
-
-    internal static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k, int width)
-    {
-        CheckShapes(a.Length, (long)m * k, b.Length, (long)k * n, c.Length, (long)m * n);
-        if (m == 0 || n == 0) return;
-        var packed = ArrayPool<float>.Shared.Rent(PanelCount(n, width) * Math.Max(k, 1) * width + MultiplyScratch(width));
-        try
-        {
-            fixed (float* pa = a, pb = b, pc = c, pp = packed)
-            {
-                Kernels.PackRowPanels(new RowSource(pb, n), k, n, 0, PanelCount(n, width), width, pp);
-                MultiplyTiles(new RowSource(pa, k), m, n, k, pp, width, pc, n, null, TileEpilogue.None, default, null, 0,
-                    0, PanelCount(n, width), 0, RowTileCount(m), pp + PanelCount(n, width) * k * width);
+                    0, panels, 0, RowTileCount(m), pp + panels * k * width);
             }
         }
         finally
@@ -105,7 +100,6 @@ public static unsafe class Gemm
         var tiles = RowTileCount(m);
         var size = tiles * k * Kernels.TileRows + GradientPanelFloats(k, width) + Kernels.TileRows * width + depth * Kernels.TileRows * width;
         var buffer = ArrayPool<float>.Shared.Rent(size);
-        var levels = stackalloc int[depth];
         try
         {
             fixed (float* pa = a, pb = b, pc = c, pBuffer = buffer)
@@ -115,7 +109,7 @@ public static unsafe class Gemm
                 var panel = packedA + tiles * k * Kernels.TileRows;
                 var scratch = panel + GradientPanelFloats(k, width);
                 var stack = scratch + Kernels.TileRows * width;
-                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack, levels);
+                GradientPanels(packedA, m, new RowSource(pb, n), n, k, chunkSize, width, pc, n, 0, PanelCount(n, width), panel, scratch, stack);
             }
         }
         finally
@@ -270,7 +264,7 @@ public static unsafe class Gemm
     /// blocks of <see cref="GradientRowTiles"/> row tiles, so it is used while it is still in L2.
     /// </summary>
     internal static void GradientPanels(float* packedA, int m, in RowSource b, int n, int k, int chunkSize, int width, float* c, nint ldc,
-        int firstPanel, int endPanel, float* panels, float* scratch, float* stack, int* levels)
+        int firstPanel, int endPanel, float* panels, float* scratch, float* stack)
     {
         var rowTiles = RowTileCount(m);
         for (var group = firstPanel; group < endPanel; group += GradientPanelGroup)
@@ -290,7 +284,7 @@ public static unsafe class Gemm
                         var h = Math.Min(Kernels.TileRows, m - i0);
                         var full = h == Kernels.TileRows && w == width;
                         Kernels.TreeTile(width, k, chunkSize, packedA + (nint)ir * k * Kernels.TileRows, panel,
-                            full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack, levels);
+                            full ? c + i0 * ldc + j0 : scratch, full ? ldc : width, stack);
                         if (full) continue;
                         for (var r = 0; r < h; r++)
                         {

@@ -36,13 +36,7 @@ public static class ReferenceGemm
         c[..(m * n)].Clear();
         for (var i = 0; i < m; i++)
         {
-            var cRow = c.Slice(i * n, n);
-            for (var p = 0; p < k; p++)
-            {
-                var aip = a[i * k + p];
-                var bRow = b.Slice(p * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += aip * bRow[j];
-            }
+            for (var p = 0; p < k; p++) AddScaledRow(c.Slice(i * n, n), a[i * k + p], b.Slice(p * n, n));
         }
     }
 
@@ -56,14 +50,14 @@ public static class ReferenceGemm
         c[..(m * n)].Clear();
         for (var p = 0; p < k; p++)
         {
-            var bRow = b.Slice(p * n, n);
-            for (var i = 0; i < m; i++)
-            {
-                var api = a[p * m + i];
-                var cRow = c.Slice(i * n, n);
-                for (var j = 0; j < n; j++) cRow[j] += api * bRow[j];
-            }
+            for (var i = 0; i < m; i++) AddScaledRow(c.Slice(i * n, n), a[p * m + i], b.Slice(p * n, n));
         }
+    }
+
+    /// <summary>C's row ← C's row + a · B's row: one step of k for every column.</summary>
+    private static void AddScaledRow(Span<float> cRow, float a, ReadOnlySpan<float> bRow)
+    {
+        for (var j = 0; j < cRow.Length; j++) cRow[j] += a * bRow[j];
     }
 
     private static void CheckShapes(int aLength, long aNeeded, int bLength, long bNeeded, int cLength, long cNeeded)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using MemoryMarshal = System.Runtime.InteropServices.MemoryMarshal;
 using Backprop.Networks;
 
@@ -123,6 +124,62 @@ public abstract class Optimizer
     /// </summary>
     protected abstract void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ);
 
+    /// <summary>A rule's update of one parameter w from its gradient g, which also moves the rule's state for it.</summary>
+    private protected interface IRule
+    {
+        /// <summary>The new w for parameters i … i + <see cref="Vector{T}.Count"/> − 1.</summary>
+        Vector<float> Step(Vector<float> w, Vector<float> g, int i);
+
+        /// <summary>The new w for parameter i: the same operations as the vector form, so the same bits.</summary>
+        float Step(float w, float g, int i);
+    }
+
+    /// <summary>
+    /// θ[start … start + count) ← <paramref name="rule"/>(θ, g) with g = sum · inverseCount + λθ: vectors where
+    /// they fit, the same operations one by one for the rest, so the same bits either way. Bounds as for
+    /// <see cref="Update"/>.
+    /// </summary>
+    private protected static void Apply<TRule>(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float λ, TRule rule)
+        where TRule : struct, IRule
+    {
+        var i = Vector.IsHardwareAccelerated ? ApplyVectors(θ, sum, start, count, inverseCount, λ, rule) : start;
+        for (; i < start + count; i++)
+        {
+            var g = sum[i] * inverseCount + λ * θ[i];
+            θ[i] = rule.Step(θ[i], g, i);
+        }
+    }
+
+    /// <summary>
+    /// The vector part of <see cref="Apply"/>; returns where the rest starts. A method of its own so that the
+    /// JIT's inlining budget, which is per method, covers the rule's vector step here and its scalar one there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ApplyVectors<TRule>(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float λ, TRule rule)
+        where TRule : struct, IRule
+    {
+        var n = new Vector<float>(inverseCount);
+        var l2 = new Vector<float>(λ);
+        ref var t = ref MemoryMarshal.GetReference(θ);
+        ref var s = ref MemoryMarshal.GetReference(sum);
+        var i = start;
+        for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var w = Vector.LoadUnsafe(ref t, (nuint)i);
+            var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
+            rule.Step(w, g, i).StoreUnsafe(ref t, (nuint)i);
+        }
+        return i;
+    }
+
+    /// <summary>Element i of <paramref name="state"/> on, as a vector (no bounds check: see <see cref="Update"/>).</summary>
+    private protected static Vector<float> Load(float[] state, int i) =>
+        Vector.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(state), (nuint)i);
+
+    /// <summary>Elements i … of <paramref name="state"/> ← <paramref name="value"/> (no bounds check: see <see cref="Update"/>).</summary>
+    private protected static void Store(float[] state, int i, Vector<float> value) =>
+        value.StoreUnsafe(ref MemoryMarshal.GetArrayDataReference(state), (nuint)i);
+
     /// <summary>Restores the state saved from <see cref="State"/> and <see cref="StepCount"/>.</summary>
     public void Restore(long stepCount, IReadOnlyList<float[]> state)
     {
@@ -143,29 +200,18 @@ public sealed class Sgd(Architecture architecture, OptimizerSettings settings) :
     public override IReadOnlyList<float[]> State => [];
 
     /// <inheritdoc/>
-    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ) =>
+        Apply(θ, sum, start, count, inverseCount, λ, new Rule(η));
+
+    private readonly struct Rule(float η) : IRule
     {
-        // Vectors where they fit, the same operations one by one for the rest: the same bits either way.
-        var i = start;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var n = new Vector<float>(inverseCount);
-            var l2 = new Vector<float>(λ);
-            var rate = new Vector<float>(η);
-            ref var t = ref MemoryMarshal.GetReference(θ);
-            ref var s = ref MemoryMarshal.GetReference(sum);
-            for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
-            {
-                var w = Vector.LoadUnsafe(ref t, (nuint)i);
-                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
-                (w - rate * g).StoreUnsafe(ref t, (nuint)i);
-            }
-        }
-        for (; i < start + count; i++)
-        {
-            var g = sum[i] * inverseCount + λ * θ[i];
-            θ[i] -= η * g;
-        }
+        private readonly Vector<float> _rate = new(η);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Step(Vector<float> w, Vector<float> g, int i) => w - _rate * g;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Step(float w, float g, int i) => w - η * g;
     }
 }
 
@@ -178,35 +224,26 @@ public sealed class MomentumSgd(Architecture architecture, OptimizerSettings set
     public override IReadOnlyList<float[]> State => [_velocity];
 
     /// <inheritdoc/>
-    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ) =>
+        Apply(θ, sum, start, count, inverseCount, λ, new Rule(_velocity, Settings.Momentum, η));
+
+    private readonly struct Rule(float[] velocity, float μ, float η) : IRule
     {
-        var μ = Settings.Momentum;
-        var velocity = _velocity.AsSpan();
-        // Vectors where they fit, the same operations one by one for the rest: the same bits either way.
-        var i = start;
-        if (Vector.IsHardwareAccelerated)
+        private readonly Vector<float> _keep = new(μ), _rate = new(η);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Step(Vector<float> w, Vector<float> g, int i)
         {
-            var n = new Vector<float>(inverseCount);
-            var l2 = new Vector<float>(λ);
-            var rate = new Vector<float>(η);
-            var keep = new Vector<float>(μ);
-            ref var t = ref MemoryMarshal.GetReference(θ);
-            ref var s = ref MemoryMarshal.GetReference(sum);
-            ref var u = ref MemoryMarshal.GetReference(velocity);
-            for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
-            {
-                var w = Vector.LoadUnsafe(ref t, (nuint)i);
-                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
-                var v = keep * Vector.LoadUnsafe(ref u, (nuint)i) + g;
-                v.StoreUnsafe(ref u, (nuint)i);
-                (w - rate * v).StoreUnsafe(ref t, (nuint)i);
-            }
+            var v = _keep * Load(velocity, i) + g;
+            Store(velocity, i, v);
+            return w - _rate * v;
         }
-        for (; i < start + count; i++)
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Step(float w, float g, int i)
         {
-            var g = sum[i] * inverseCount + λ * θ[i];
             velocity[i] = μ * velocity[i] + g;  // v ← μv + g
-            θ[i] -= η * velocity[i];            // θ ← θ − ηv
+            return w - η * velocity[i];         // θ ← θ − ηv
         }
     }
 }
@@ -229,43 +266,37 @@ public sealed class Adam(Architecture architecture, OptimizerSettings settings) 
     }
 
     /// <inheritdoc/>
-    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ)
+    /// <remarks>√ and ÷ are correctly rounded in the vector form too.</remarks>
+    protected override void Update(Span<float> θ, ReadOnlySpan<float> sum, int start, int count, float inverseCount, float η, float λ) =>
+        Apply(θ, sum, start, count, inverseCount, λ, new Rule(this, η));
+
+    private readonly struct Rule(Adam adam, float η) : IRule
     {
-        float β1 = Settings.Beta1, β2 = Settings.Beta2, ε = Settings.Epsilon;
-        Span<float> m = _m, v = _v;
-        // Vectors where they fit, the same operations one by one for the rest: the same bits either way
-        // (√ and ÷ are correctly rounded in both).
-        var i = start;
-        if (Vector.IsHardwareAccelerated)
+        private readonly float[] _m = adam._m, _v = adam._v;
+        private readonly float _β1 = adam.Settings.Beta1, _β2 = adam.Settings.Beta2, _ε = adam.Settings.Epsilon;
+        private readonly float _mCorrection = adam._mCorrection, _vCorrection = adam._vCorrection;
+        private readonly Vector<float> _b1 = new(adam.Settings.Beta1), _c1 = new(1 - adam.Settings.Beta1);
+        private readonly Vector<float> _b2 = new(adam.Settings.Beta2), _c2 = new(1 - adam.Settings.Beta2), _e = new(adam.Settings.Epsilon);
+        private readonly Vector<float> _mHat = new(adam._mCorrection), _vHat = new(adam._vCorrection), _rate = new(η);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Step(Vector<float> w, Vector<float> g, int i)
         {
-            var n = new Vector<float>(inverseCount);
-            var l2 = new Vector<float>(λ);
-            var rate = new Vector<float>(η);
-            Vector<float> b1 = new(β1), c1 = new(1 - β1), b2 = new(β2), c2 = new(1 - β2), e = new(ε);
-            Vector<float> mCorrection = new(_mCorrection), vCorrection = new(_vCorrection);
-            ref var t = ref MemoryMarshal.GetReference(θ);
-            ref var s = ref MemoryMarshal.GetReference(sum);
-            ref var first = ref MemoryMarshal.GetReference(m);
-            ref var second = ref MemoryMarshal.GetReference(v);
-            for (; i <= start + count - Vector<float>.Count; i += Vector<float>.Count)
-            {
-                var w = Vector.LoadUnsafe(ref t, (nuint)i);
-                var g = Vector.LoadUnsafe(ref s, (nuint)i) * n + l2 * w;
-                var m1 = b1 * Vector.LoadUnsafe(ref first, (nuint)i) + c1 * g;
-                var v1 = b2 * Vector.LoadUnsafe(ref second, (nuint)i) + c2 * g * g;
-                m1.StoreUnsafe(ref first, (nuint)i);
-                v1.StoreUnsafe(ref second, (nuint)i);
-                (w - rate * (m1 * mCorrection) / (Vector.SquareRoot(v1 * vCorrection) + e)).StoreUnsafe(ref t, (nuint)i);
-            }
+            var m = _b1 * Load(_m, i) + _c1 * g;
+            var v = _b2 * Load(_v, i) + _c2 * g * g;
+            Store(_m, i, m);
+            Store(_v, i, v);
+            return w - _rate * (m * _mHat) / (Vector.SquareRoot(v * _vHat) + _e);
         }
-        for (; i < start + count; i++)
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Step(float w, float g, int i)
         {
-            var g = sum[i] * inverseCount + λ * θ[i];
-            m[i] = β1 * m[i] + (1 - β1) * g;       // first moment
-            v[i] = β2 * v[i] + (1 - β2) * g * g;   // second moment
-            var mHat = m[i] * _mCorrection;
-            var vHat = v[i] * _vCorrection;
-            θ[i] -= η * mHat / (MathF.Sqrt(vHat) + ε);
+            _m[i] = _β1 * _m[i] + (1 - _β1) * g;       // first moment
+            _v[i] = _β2 * _v[i] + (1 - _β2) * g * g;   // second moment
+            var mHat = _m[i] * _mCorrection;
+            var vHat = _v[i] * _vCorrection;
+            return w - η * mHat / (MathF.Sqrt(vHat) + _ε);
         }
     }
 }

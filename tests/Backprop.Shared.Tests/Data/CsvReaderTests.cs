@@ -27,40 +27,17 @@ public class CsvReaderTests
         Assert.Equal("test.csv line 3", data.Describe(1));
     }
 
-    [Fact]
-    public void Read_RaggedLine_NamesLineAndCounts()
+    /// <summary>A line the reader cannot take is refused with its line, column and what is wrong with it.</summary>
+    [Theory]
+    [InlineData("1,2,0\n1,2,3,0\n", "test.csv line 2: expected 3 fields, found 4")]                                      // a ragged line
+    [InlineData("1,2,0\n1,abc,1\n", "test.csv line 2, column 2: 'abc' is not a number")]                                // a feature that is no number
+    [InlineData("1,2,0.5\n", "test.csv line 1, column 3: label '0.5' is not an integer")]                                 // a label that is no integer
+    [InlineData("1,2,0\n1,2,-1\n", "test.csv line 2, column 3: label -1 is out of range (labels are 0, 1, 2, …)")]        // a negative label
+    [InlineData("1,NaN,0\n", "test.csv line 1, column 2: 'NaN' is not a finite number")]                                  // NaN
+    public void Read_BadField_IsRefusedNamingWhereAndWhat(string text, string message)
     {
-        var e = Assert.Throws<InvalidInputException>(() => Read("1,2,0\n1,2,3,0\n"));
-        Assert.Equal("test.csv line 2: expected 3 fields, found 4", e.Message);
-    }
-
-    [Fact]
-    public void Read_NonNumericFeature_NamesLineColumnAndValue()
-    {
-        var e = Assert.Throws<InvalidInputException>(() => Read("1,2,0\n1,abc,1\n"));
-        Assert.Equal("test.csv line 2, column 2: 'abc' is not a number", e.Message);
-    }
-
-    [Fact]
-    public void Read_NonIntegerLabel_IsRejected()
-    {
-        var e = Assert.Throws<InvalidInputException>(() => Read("1,2,0.5\n"));
-        Assert.Contains("label '0.5' is not an integer", e.Message);
-    }
-
-    [Fact]
-    public void Read_NegativeLabel_IsOutOfRange()
-    {
-        var e = Assert.Throws<InvalidInputException>(() => Read("1,2,0\n1,2,-1\n"));
-        Assert.Contains("line 2", e.Message);
-        Assert.Contains("out of range", e.Message);
-    }
-
-    [Fact]
-    public void Read_NaNFeature_IsRejected()
-    {
-        var e = Assert.Throws<InvalidInputException>(() => Read("1,NaN,0\n"));
-        Assert.Contains("not a finite number", e.Message);
+        var e = Assert.Throws<InvalidInputException>(() => Read(text));
+        Assert.Equal(message, e.Message);
     }
 
     [Theory]

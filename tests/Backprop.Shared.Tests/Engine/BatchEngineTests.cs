@@ -1,3 +1,4 @@
+using Backprop.Data;
 using Backprop.Engine;
 using Backprop.Networks;
 using Backprop.Training;
@@ -16,9 +17,7 @@ public class BatchEngineTests
     [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
     public void Gradient_AnyActivationAndCost_EqualsSumOfReferenceSampleGradients(Activation hidden, Activation output, Cost cost)
     {
-        var outputs = output == Activation.Softmax ? 4 : 3;
-        var (architecture, θ) = TestNets.Network([5, 7, 6, outputs], hidden, output, cost, seed: 21);
-        var data = TestNets.Data(23, 5, outputs, seed: 5);
+        var (architecture, θ, data) = SmallNetwork(hidden, output, cost);
         var engine = new BatchEngine(architecture, chunkSize: 4);
         var sum = new GradientSum(architecture.ParameterCount);
 
@@ -49,9 +48,7 @@ public class BatchEngineTests
     [MemberData(nameof(TestNets.AllCombinations), MemberType = typeof(TestNets))]
     public void Gradient_PortableKernel_EqualsSumOfReferenceSampleGradients(Activation hidden, Activation output, Cost cost)
     {
-        var outputs = output == Activation.Softmax ? 4 : 3;
-        var (architecture, θ) = TestNets.Network([5, 7, 6, outputs], hidden, output, cost, seed: 21);
-        var data = TestNets.Data(23, 5, outputs, seed: 5);
+        var (architecture, θ, data) = SmallNetwork(hidden, output, cost);
         var engine = new BatchEngine(architecture, chunkSize: 4, threadCount: 2, Kernels.PortableWidth, BatchEngine.DefaultTargetBlockRows);
         var sum = new GradientSum(architecture.ParameterCount);
 
@@ -220,6 +217,10 @@ public class BatchEngineTests
         Assert.Equal(expectedCorrect, correct);
         Assert.Equal(expectedLoss, loss, 3);
     }
+
+    /// <summary>A 5-7-6 network (4 outputs for softmax, else 3) and 23 samples for it, for the reference comparisons.</summary>
+    private static (Architecture Architecture, float[] Parameters, DataSet Data) SmallNetwork(Activation hidden, Activation output, Cost cost) =>
+        TestNets.NetworkAndData([5, 7, 6, output == Activation.Softmax ? 4 : 3], hidden, output, cost, seed: 21, samples: 23, dataSeed: 5);
 
     private static void AssertClose(double[] expected, float[] actual)
     {

@@ -16,56 +16,50 @@ public class GemmTests
     /// <summary>The micro-tile widths this machine can run: the portable 8 always, 16 with AVX2 + FMA.</summary>
     public static int[] Widths() => Kernels.WideSupported ? [Kernels.PortableWidth, Kernels.WideWidth] : [Kernels.PortableWidth];
 
-    /// <summary>Odd shapes (m, n, k): 1 row, 1 column, sizes off the tile and vector widths, k past the depth block.</summary>
-    public static TheoryData<int, int, int, int> Shapes()
+    /// <summary>Odd shapes (m, n, k): 1 row, 1 column, sizes off the tile and vector widths, k past the depth block,
+    /// and (7, 401, 300): enough column panels that A is packed too.</summary>
+    private static readonly (int M, int N, int K)[] Shapes = [(1, 1, 1), (1, 17, 5), (7, 9, 13), (6, 16, 8), (13, 33, 300), (30, 10, 784), (5, 3, 0), (7, 401, 300)];
+
+    /// <summary>A product as <see cref="ReferenceGemm"/> writes it: C (m × n) from A and B over k.</summary>
+    private delegate void Product(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k);
+
+    /// <summary>The three products by name: the reference, the fast one at a micro-tile width, and the seed of A (B's is the next).</summary>
+    private static readonly Dictionary<string, (Product Reference, Func<int, Product> Fast, int Seed)> Products = new()
     {
-        var data = new TheoryData<int, int, int, int>();
-        foreach (var width in Widths())
+        ["MultiplyTransposedB"] = (ReferenceGemm.MultiplyTransposedB, width => (a, b, c, m, n, k) => Gemm.MultiplyTransposedB(a, b, c, m, n, k, width), 1),
+        ["Multiply"] = (ReferenceGemm.Multiply, width => (a, b, c, m, n, k) => Gemm.Multiply(a, b, c, m, n, k, width), 3),
+        ["MultiplyTransposedA"] = (ReferenceGemm.MultiplyTransposedA, width => (a, b, c, m, n, k) => Gemm.MultiplyTransposedA(a, b, c, m, n, k, chunkSize: 4, width), 5),
+    };
+
+    /// <summary>Every product with every odd shape at every width.</summary>
+    public static TheoryData<string, int, int, int, int> ProductShapes()
+    {
+        var data = new TheoryData<string, int, int, int, int>();
+        foreach (var product in Products.Keys)
         {
-            // (7, 401, 300): enough column panels that A is packed too.
-            foreach (var (m, n, k) in new[] { (1, 1, 1), (1, 17, 5), (7, 9, 13), (6, 16, 8), (13, 33, 300), (30, 10, 784), (5, 3, 0), (7, 401, 300) })
-                data.Add(width, m, n, k);
+            foreach (var width in Widths())
+            {
+                foreach (var (m, n, k) in Shapes) data.Add(product, width, m, n, k);
+            }
         }
         return data;
     }
 
     [Theory]
-    [MemberData(nameof(Shapes))]
-    public void MultiplyTransposedB_OddShapes_MatchesReference(int width, int m, int n, int k)
+    [MemberData(nameof(ProductShapes))]
+    public void Product_OddShapes_MatchesReference(string product, int width, int m, int n, int k)
     {
-        var a = Random(m * k, 1);
-        var b = Random(n * k, 2);
+        var (reference, fast, seed) = Products[product];
+        var a = Random(m * k, seed);
+        var b = Random(k * n, seed + 1);
         var expected = new float[m * n];
         var actual = Filled(m * n, float.NaN);
-        ReferenceGemm.MultiplyTransposedB(a, b, expected, m, n, k);
-        Gemm.MultiplyTransposedB(a, b, actual, m, n, k, width);
-        AssertClose(expected, actual, k, (i, j) => Sum(k, p => Math.Abs(a[i * k + p] * b[j * k + p])), n);
-    }
-
-    [Theory]
-    [MemberData(nameof(Shapes))]
-    public void Multiply_OddShapes_MatchesReference(int width, int m, int n, int k)
-    {
-        var a = Random(m * k, 3);
-        var b = Random(k * n, 4);
-        var expected = new float[m * n];
-        var actual = Filled(m * n, float.NaN);
-        ReferenceGemm.Multiply(a, b, expected, m, n, k);
-        Gemm.Multiply(a, b, actual, m, n, k, width);
-        AssertClose(expected, actual, k, (i, j) => Sum(k, p => Math.Abs(a[i * k + p] * b[p * n + j])), n);
-    }
-
-    [Theory]
-    [MemberData(nameof(Shapes))]
-    public void MultiplyTransposedA_OddShapes_MatchesReference(int width, int m, int n, int k)
-    {
-        var a = Random(k * m, 5);
-        var b = Random(k * n, 6);
-        var expected = new float[m * n];
-        var actual = Filled(m * n, float.NaN);
-        ReferenceGemm.MultiplyTransposedA(a, b, expected, m, n, k);
-        Gemm.MultiplyTransposedA(a, b, actual, m, n, k, chunkSize: 4, width);
-        AssertClose(expected, actual, k, (i, j) => Sum(k, p => Math.Abs(a[p * m + i] * b[p * n + j])), n);
+        reference(a, b, expected, m, n, k);
+        fast(width)(a, b, actual, m, n, k);
+        // What the tolerance scales with, Σ_p |a_ip·b_pj|: the reference product of |A| and |B|.
+        var absoluteSums = new float[m * n];
+        reference(Abs(a), Abs(b), absoluteSums, m, n, k);
+        AssertClose(expected, actual, k, absoluteSums, n);
     }
 
     [Theory]
@@ -140,19 +134,14 @@ public class GemmTests
         return values;
     }
 
-    private static double Sum(int k, Func<int, double> term)
-    {
-        double sum = 0;
-        for (var p = 0; p < k; p++) sum += term(p);
-        return sum;
-    }
+    private static float[] Abs(float[] values) => [.. values.Select(Math.Abs)];
 
-    private static void AssertClose(float[] expected, float[] actual, int k, Func<int, int, double> absoluteSum, int n)
+    private static void AssertClose(float[] expected, float[] actual, int k, float[] absoluteSums, int n)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (var e = 0; e < expected.Length; e++)
         {
-            var bound = Tolerance(k, absoluteSum(e / n, e % n));
+            var bound = Tolerance(k, absoluteSums[e]);
             Assert.True(Math.Abs(expected[e] - actual[e]) <= bound, $"element ({e / n}, {e % n}): fast {actual[e]}, reference {expected[e]}, bound {bound}");
         }
     }

@@ -5,13 +5,14 @@ namespace Backprop.Shared.Tests.Engine;
 /// <summary>The packing routines (vectorized where they can be) against the plain definition, exactly.</summary>
 public unsafe class PackingTests
 {
+    /// <summary>(m, columns): one tile, one and a half vectors, rows past a tile, fewer rows than a tile, long rows.</summary>
+    public static TheoryData<int, int> RowTileShapes => new() { { 6, 1 }, { 6, 8 }, { 6, 9 }, { 13, 17 }, { 3, 256 }, { 7, 300 } };
+
+    /// <summary>(columns, k): one tile, a tile and a part, odd sizes, many steps, many tiles.</summary>
+    public static TheoryData<int, int> TransposedTileShapes => new() { { 6, 1 }, { 8, 2 }, { 13, 17 }, { 16, 256 }, { 10, 33 }, { 1024, 9 } };
+
     [Theory]
-    [InlineData(6, 1)]
-    [InlineData(6, 8)]
-    [InlineData(6, 9)]
-    [InlineData(13, 17)]
-    [InlineData(3, 256)]
-    [InlineData(7, 300)]
+    [MemberData(nameof(RowTileShapes))]
     public void PackRowTile_EveryStep_HoldsTheSixRowsColumn(int m, int columns)
     {
         var a = Values(m * columns);
@@ -35,12 +36,7 @@ public unsafe class PackingTests
     }
 
     [Theory]
-    [InlineData(6, 1)]
-    [InlineData(8, 2)]
-    [InlineData(13, 17)]
-    [InlineData(16, 256)]
-    [InlineData(10, 33)]
-    [InlineData(1024, 9)]
+    [MemberData(nameof(TransposedTileShapes))]
     public void PackTransposedTiles_EveryTileRange_HoldsEachStepsSixColumns(int columns, int k)
     {
         var a = Values(k * columns);

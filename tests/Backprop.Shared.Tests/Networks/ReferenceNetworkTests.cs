@@ -10,8 +10,7 @@ public class ReferenceNetworkTests
     public void SampleGradient_AnyActivationAndCost_MatchesCentralFiniteDifferences(Activation hidden, Activation output, Cost cost)
     {
         var outputs = output == Activation.Softmax ? 3 : 2;
-        var (architecture, floats) = TestNets.Network([3, 4, 3, outputs], hidden, output, cost, seed: 7);
-        var data = TestNets.Data(5, 3, outputs, seed: 11);
+        var (architecture, floats, data) = TestNets.NetworkAndData([3, 4, 3, outputs], hidden, output, cost, seed: 7, samples: 5, dataSeed: 11);
         var θ = TestNets.ToDouble(floats);
         var (gradient, _) = TestNets.ReferenceSum(architecture, θ, data);
 
