@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch side of `backprop bench`: the same three nets, the same step, the same timing.
+"""PyTorch side of `backprop bench`: the same nets, the same step, the same timing.
+
+The nets are the reference nets of bench/nets.tsv (name, sizes, hidden activation, output activation,
+cost), which the C# benchmarks read too.
 
 One training step = gather a batch of 256 Fashion-MNIST samples from the (max-scaled) training
 set by a random permutation, forward, loss, backward, plain SGD update.
@@ -16,6 +19,7 @@ the first requests are the warm-up) and answers {"samples_per_second": ...}. The
 these repetitions with its own, so both sides see the same machine.
 """
 import argparse
+import collections
 import gzip
 import json
 import os
@@ -48,12 +52,33 @@ def set_threads(threads):
     if _OPENBLAS is not None:
         _OPENBLAS.openblas_set_num_threads(threads)
 
-# name, sizes, hidden activation, loss: the reference nets of issue 3.
-NETS = {
-    "784-30-10": ([784, 30, 10], "logistic", "quadratic"),
-    "784-256-128-10": ([784, 256, 128, 10], "relu", "cross-entropy"),
-    "784-1024-1024-10": ([784, 1024, 1024, 10], "relu", "cross-entropy"),
-}
+
+Net = collections.namedtuple("Net", "sizes hidden output cost")
+
+# The hidden activations and (output, cost) pairs that build() and the steps below implement.
+HIDDEN = {"logistic": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+HEADS = {("logistic", "quadratic"), ("softmax", "cross-entropy")}
+
+
+def read_nets(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "nets.tsv")):
+    """The reference nets of bench/nets.tsv, by name."""
+    with open(path) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    if not rows or [field.strip() for field in rows[0]] != ["name", "sizes", "hidden", "output", "cost"]:
+        sys.exit(f"error: {path}: expected the header line name, sizes, hidden, output, cost (tab-separated)")
+    nets = {}
+    for row in rows[1:]:
+        if len(row) != 5:
+            sys.exit(f"error: {path}: expected 5 tab-separated fields, not {row}")
+        name, sizes, hidden, output, cost = (field.strip() for field in row)
+        if hidden not in HIDDEN or (output, cost) not in HEADS:
+            sys.exit(f"error: {path}: {name}: the PyTorch peers run {', '.join(HIDDEN)} hidden layers with a logistic output "
+                     f"and the quadratic cost or a softmax output and cross-entropy, not {hidden}, {output}, {cost}")
+        nets[name] = Net([int(s) for s in sizes.split(",")], hidden, output, cost)
+    return nets
+
+
+NETS = read_nets()
 
 
 def read_idx(path):
@@ -86,13 +111,13 @@ def build(sizes, hidden):
     for i in range(len(sizes) - 1):
         layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(torch.nn.Sigmoid() if hidden == "logistic" else torch.nn.ReLU())
+            layers.append(HIDDEN[hidden]())
     return torch.nn.Sequential(*layers)
 
 
 def make_step(name, x, y, batch):
     """One training step of the named net, as a function (the model and the batch order live in it)."""
-    sizes, hidden, loss_kind = NETS[name]
+    sizes, hidden, _, cost = NETS[name]
     torch.manual_seed(1)
     model = build(sizes, hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -110,7 +135,7 @@ def make_step(name, x, y, batch):
         position += batch
         xb, yb = x[index], y[index]
         out = model(xb)
-        if loss_kind == "quadratic":
+        if cost == "quadratic":
             # The seed's C = ½‖σ(net) − y‖², averaged over the batch.
             loss = 0.5 * ((torch.sigmoid(out) - eye[yb]) ** 2).sum() / batch
         else:
