@@ -10,16 +10,20 @@ set by a random permutation, forward, loss, backward, plain SGD update.
 Standalone: for each net and thread count, warm-up steps, then several timed repetitions of a fixed
 number of steps; the median samples/s is reported. Prints one JSON object per line, e.g.
   {"net": "784-30-10", "threads": 1, "samples_per_second": 312000.0, "repetitions": [...]}
-after a first line {"torch": "1.13.0", ...}.
+after a first line {"torch": "1.13.0", "blas": ..., ...} that also says which BLAS torch computes
+with and whether the script can set its thread count.
 
 --serve (how src/Coordinator/Cli/BenchCommand.cs uses it): after the first line, reads requests
   {"net": "784-30-10", "threads": 1, "steps": 50}
 one per line on stdin, runs that many steps of the net (its model kept from request to request, so
-the first requests are the warm-up) and answers {"samples_per_second": ...}. The caller alternates
-these repetitions with its own, so both sides see the same machine.
+the first requests are the warm-up) and answers
+  {"samples_per_second": ..., "threads": 1, "blas_threads": 1}
+(the thread counts torch and OpenBLAS ran with; blas_threads is null when the script cannot set
+them). The caller alternates these repetitions with its own, so both sides see the same machine.
 """
 import argparse
 import collections
+import ctypes
 import gzip
 import json
 import os
@@ -37,20 +41,64 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
+def mapped_libraries():
+    """The files mapped into this process (from /proc/self/maps; empty elsewhere than Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return {fields[-1] for fields in (line.split() for line in maps) if len(fields) >= 6}
+    except OSError:
+        return set()
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def torch_sgemm():
+    """The library whose sgemm_ torch's products call (the first that has it in libtorch_cpu's
+    dependencies: Debian's libblas.so.3, which may be OpenBLAS's or the reference BLAS), or None."""
+    libtorch = next((p for p in mapped_libraries() if os.path.basename(p).startswith("libtorch_cpu")), None)
+    if libtorch is None:
+        return None
+    try:
+        address = ctypes.cast(ctypes.CDLL(libtorch).sgemm_, ctypes.c_void_p)
+        info = _DlInfo()
+        if ctypes.CDLL(None).dladdr(address, ctypes.byref(info)) == 0:
+            return None
+        return os.path.realpath(info.dli_fname.decode())
+    except (OSError, AttributeError):
+        return None
+
+
+TORCH_SGEMM = torch_sgemm()
+TORCH_MKL = torch.backends.mkl.is_available()
+_MAPPED_BY_TORCH = mapped_libraries()
+
 # torch.set_num_threads does not reach OpenBLAS (Debian's torch uses the system BLAS, whose pthread
 # build starts one thread per core): set its thread count too, or "1 thread" runs the GEMMs on all.
 try:
-    import ctypes
     _OPENBLAS = ctypes.CDLL("libopenblas.so.0")
     _OPENBLAS.openblas_get_config.restype = ctypes.c_char_p
 except OSError:
     _OPENBLAS = None
+# Whether that reaches torch's products: torch's sgemm_ is OpenBLAS's, and the OpenBLAS loaded here is
+# one that torch had mapped already (loading it mapped nothing new). Not so when torch runs on another
+# BLAS, the reference one included, even with OpenBLAS loaded beside it (Debian's LAPACK brings it).
+OPENBLAS_IS_TORCH_BLAS = (_OPENBLAS is not None and TORCH_SGEMM is not None and "openblas" in TORCH_SGEMM
+                          and mapped_libraries() == _MAPPED_BY_TORCH)
 
 
 def set_threads(threads):
     torch.set_num_threads(threads)
     if _OPENBLAS is not None:
         _OPENBLAS.openblas_set_num_threads(threads)
+
+
+def blas_threads():
+    """The thread count of torch's OpenBLAS now, or None when the script cannot tell (MKL, another BLAS)."""
+    return _OPENBLAS.openblas_get_num_threads() if OPENBLAS_IS_TORCH_BLAS else None
 
 
 Net = collections.namedtuple("Net", "sizes hidden output cost")
@@ -177,7 +225,8 @@ def serve(x, y, batch):
         if key not in steps_by_key:
             steps_by_key[key] = make_step(name, x, y, batch)
         rate = timed(steps_by_key[key], steps, batch)
-        print(json.dumps({"samples_per_second": round(rate, 1)}), flush=True)
+        print(json.dumps({"samples_per_second": round(rate, 1), "threads": torch.get_num_threads(),
+                          "blas_threads": blas_threads()}), flush=True)
 
 
 def main():
@@ -194,6 +243,7 @@ def main():
     x, y = load(args.data)
     blas = _OPENBLAS.openblas_get_config().decode() if _OPENBLAS is not None else "unknown"
     print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "batch": args.batch, "blas": blas,
+                      "torch_sgemm": TORCH_SGEMM, "mkl": TORCH_MKL, "openblas_is_torch_blas": OPENBLAS_IS_TORCH_BLAS,
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
     if args.serve:
         serve(x, y, args.batch)
