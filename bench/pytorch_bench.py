@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch side of `backprop bench`: the same nets, the same step, the same timing.
+"""PyTorch side of the benchmark program's `step` command: the same nets, the same step, the same timing.
 
 The nets are the reference nets of bench/nets.tsv (name, sizes, hidden activation, output activation,
 cost), which the C# benchmarks read too.
@@ -13,7 +13,8 @@ number of steps; the median samples/s is reported. Prints one JSON object per li
 after a first line {"torch": "1.13.0", "blas": ..., ...} that also says which BLAS torch computes
 with and whether the script can set its thread count.
 
---serve (how src/Coordinator/Cli/BenchCommand.cs uses it): after the first line, reads requests
+--serve (how bench/Backprop.Benchmarks/Steps/PyTorchPeer.cs uses it): after the first line, reads
+requests
   {"net": "784-30-10", "threads": 1, "steps": 50}
 one per line on stdin, runs that many steps of the net (its model kept from request to request, so
 the first requests are the warm-up) and answers

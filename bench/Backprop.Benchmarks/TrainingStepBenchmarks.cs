@@ -8,8 +8,8 @@ namespace Backprop.Benchmarks;
 
 /// <summary>
 /// One training step (engine.Gradient over a batch of 256 + SGD update) of the reference nets
-/// (bench/nets.tsv) on random data of Fashion-MNIST's shape. `backprop bench` measures the same on the
-/// real data beside PyTorch.
+/// (bench/nets.tsv) on random data of Fashion-MNIST's shape. The program's <c>step</c> command measures
+/// the same on the real data beside PyTorch.
 /// </summary>
 [ShortRunJob]
 [MemoryDiagnoser]
