@@ -136,10 +136,11 @@ internal sealed class StepReport(IAnsiConsole console)
         console.Write(table);
     }
 
-    /// <summary>Lines of prose under a table (whose border leaves a blank line after it).</summary>
-    private void Notes(params string[] lines)
+    /// <summary>A paragraph under a table (whose border leaves a blank line after it), wrapped at 120 columns or the terminal's width.</summary>
+    private void Notes(params string[] parts)
     {
-        foreach (var line in lines) console.WriteLine(line);
+        var column = new GridColumn().Width(Math.Min(console.Profile.Width, 120)).Padding(0, 0, 0, 0);
+        console.Write(new Grid().AddColumn(column).AddRow(new Text(string.Join(" ", parts))));
     }
 
     private static string Ratio(double ratio) => $"{ratio:F2}";
