@@ -60,7 +60,7 @@ internal sealed class PyTorchPeer : IDisposable
         }
         if (refusal is null) return (peer, $"{torch}: torch {version} on {blas}; the threads of each of its repetitions are checked");
         peer.Dispose();
-        return (null, $"{torch}: torch {version}{(blas.Length > 0 ? $" on {blas}" : "")}: {refusal}; no PyTorch columns");
+        return (null, $"{torch}: torch {version}: {refusal}; no PyTorch columns");
     }
 
     /// <summary>

@@ -105,7 +105,7 @@ public sealed class StepCommandTests : IDisposable
         var (code, output, error) = Step(FakePython(header));
 
         Assert.True(code == ExitCode.Ok, error);
-        Assert.Contains("torch's sgemm_ is in /usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0", Flat(output));
+        Assert.Contains("torch 9.9: torch's sgemm_ is in /usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0, not in MKL", Flat(output));
         Assert.Contains("; no PyTorch columns", Flat(output));
         Assert.Equal(["-", "-", "-"], Row(output)[^3..]);
         Assert.DoesNotContain("PyTorch's", output); // not among the paired sides
