@@ -4,7 +4,7 @@
 #
 #   bench/cluster.sh [options]
 #
-# Throughput, for each net (the reference nets of docs/engine.md): a coordinator (train --cluster,
+# Throughput, for each net (the reference nets of bench/nets.tsv): a coordinator (train --cluster,
 # batch 256, SGD, --stats, --threads 1 for its evaluation) and N worker processes (--threads 1)
 # train a few epochs; right after, bench/pytorch_ddp.py trains the same net with N gloo ranks of
 # one thread each, global batch 256. Per net it prints: samples/s (ours: median over the epochs
@@ -24,7 +24,7 @@
 #                      else ../shared/datasets/fashion-mnist beside the checkout)
 #   --workers N        worker processes and DDP ranks (default 2)
 #   --threads T        threads per worker and per rank (default 1)
-#   --nets LIST        comma-separated, of 784-30-10,784-256-128-10,784-1024-1024-10 (default all)
+#   --nets LIST        comma-separated names from bench/nets.tsv (default: all of them)
 #   --epochs LIST      epochs of our run per net, in the order of --nets, each >= 4 (default 20,8,4)
 #   --lr X             SGD learning rate of the throughput runs (default 0.05)
 #   --tta-seeds LIST   seeds of the time-to-accuracy runs (default 1,2,3)
@@ -38,31 +38,14 @@ cd "$(dirname "$0")/.."
 
 . bench/common.sh
 data=$default_data
-workers=2 threads=1 nets="784-30-10,784-256-128-10,784-1024-1024-10" epochs_list="20,8,4" lr=0.05
+workers=2 threads=1 nets=$(reference_nets) epochs_list="20,8,4" lr=0.05
 tta_seeds="1,2,3" tta_target=0.88 ddp=1 throughput=1 tta=1 python="" logs="" extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --data) data=$2; shift 2 ;;
-    --workers) workers=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --nets) nets=$2; shift 2 ;;
-    --epochs) epochs_list=$2; shift 2 ;;
-    --lr) lr=$2; shift 2 ;;
-    --tta-seeds) tta_seeds=$2; shift 2 ;;
-    --tta-target) tta_target=$2; shift 2 ;;
-    --no-ddp) ddp=0; shift ;;
-    --no-throughput) throughput=0; shift ;;
-    --no-tta) tta=0; shift ;;
-    --python) python=$2; shift 2 ;;
-    --logs) logs=$2; shift 2 ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
-data=$(cd "$data" && pwd)
+parse_options "--data=data --workers=workers --threads=threads --nets=nets --epochs=epochs_list --lr=lr
+  --tta-seeds=tta_seeds --tta-target=tta_target --no-ddp=ddp=0 --no-throughput=throughput=0 --no-tta=tta=0
+  --python=python --logs=logs --=extra" "$@"
+check_data
 IFS=, read -ra net_names <<< "$nets"
+for net in "${net_names[@]}"; do set_net_args "$net"; done # an unknown name stops the script here
 IFS=, read -ra net_epochs <<< "$epochs_list"
 IFS=, read -ra seeds <<< "$tta_seeds"
 if [ -z "$python" ]; then
@@ -77,43 +60,6 @@ open_logs "$logs"
 
 echo "building (Release)…" >&2
 build_release
-
-# Waits until FILE has a line matching REGEX; fails if PID exits first or after TIMEOUT seconds.
-wait_for() {
-  local file=$1 regex=$2 pid=$3 timeout=$4 waited=0
-  until grep -qE "$regex" "$file" 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      grep -qE "$regex" "$file" 2>/dev/null && return 0
-      echo "error: process $pid ended before printing /$regex/; its log $file:" >&2; tail -5 "$file" >&2; exit 1
-    fi
-    if [ "$waited" -ge $((timeout * 10)) ]; then echo "error: no /$regex/ in $file after $timeout s" >&2; exit 1; fi
-    sleep 0.1; waited=$((waited + 1))
-  done
-}
-
-# Starts a coordinator (train --cluster on a free port, then the given options) and the workers.
-# Sets coordinator_pid and worker_pids; logs go to PREFIX.coordinator and PREFIX.worker<i>.
-start_cluster() {
-  local prefix=$1; shift
-  dotnet "$coordinator_dll" train --cluster --host 127.0.0.1 --port 0 --workers "$workers" --threads "$threads" \
-    --data "$data" "$@" ${extra[@]+"${extra[@]}"} > "$prefix.coordinator" 2>&1 &
-  coordinator_pid=$!; pids+=("$coordinator_pid")
-  wait_for "$prefix.coordinator" '^listening ' "$coordinator_pid" 120
-  local port; port=$(sed -nE 's/^listening akka\.tcp:\/\/[^@]+@[^:]+:([0-9]+).*/\1/p' "$prefix.coordinator")
-  worker_pids=()
-  for ((w = 1; w <= workers; w++)); do
-    dotnet "$worker_dll" --coordinator "127.0.0.1:$port" --data "$data" --threads "$threads" > "$prefix.worker$w" 2>&1 &
-    worker_pids+=("$!"); pids+=("$!")
-  done
-}
-
-# Waits for the coordinator and the workers; fails with the coordinator's log if it failed.
-finish_cluster() {
-  local prefix=$1 status=0
-  wait "$coordinator_pid" || status=$?
-  for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "$status" != 0 ]; then echo "error: the coordinator exited with $status; $prefix.coordinator:" >&2; tail -5 "$prefix.coordinator" >&2; exit 1; fi
-}
 
 # One line: seconds, CPU ticks of the coordinator and each worker, TCP bytes sent (acked) and
 # received on the coordinator's sockets.
@@ -139,8 +85,8 @@ if [ "$throughput" = 1 ]; then
     [ "$epochs" -ge 4 ] || { echo "error: --epochs: $net needs at least 4 epochs" >&2; exit 2; }
     prefix="$logs/throughput-$net"
     echo "$net: coordinator + $workers workers, $epochs epochs…" >&2
-    # shellcheck disable=SC2046
-    start_cluster "$prefix" $(reference_net_args "$net") --optimizer sgd --lr "$lr" --batch-size 256 --epochs "$epochs" --stats
+    set_net_args "$net"
+    start_cluster "$prefix" "${net_args[@]}" --optimizer sgd --lr "$lr" --batch-size 256 --epochs "$epochs" --stats
     wait_for "$prefix.coordinator" '^epoch +2/' "$coordinator_pid" 1800
     sample > "$prefix.samples"
     wait_for "$prefix.coordinator" "^epoch +$((epochs - 1))/" "$coordinator_pid" 3600
@@ -161,8 +107,8 @@ if [ "$tta" = 1 ]; then
   for seed in "${seeds[@]}"; do
     prefix="$logs/tta-seed$seed"
     echo "time to accuracy $tta_target, seed $seed: coordinator + $workers workers…" >&2
-    # shellcheck disable=SC2046
-    start_cluster "$prefix" $(reference_net_args "$tta_net") --optimizer momentum --momentum 0.9 --lr 0.05 --batch-size 256 \
+    set_net_args "$tta_net"
+    start_cluster "$prefix" "${net_args[@]}" --optimizer momentum --momentum 0.9 --lr 0.05 --batch-size 256 \
       --epochs 40 --seed "$seed" --target-accuracy "$tta_target"
     finish_cluster "$prefix"
     echo "tta-ours $seed $prefix.coordinator" >> "$results"

@@ -4,12 +4,12 @@
 # whatever the transport, and local mode gives the same bits as a cluster with the same chunks, so
 # the runs use local mode (2 worker actors, one thread each).
 #
-#   bench/half-precision.sh [--data DIR] [--seeds 1,2,3] [--configs a,b,c]
+#   bench/half-precision.sh [--data DIR] [--seeds 1,2,3] [--configs a,b,c] [--logs DIR]
 #
-# Configurations:
-#   a  784-256-128-10 ReLU/softmax, cross-entropy, momentum 0.9, η 0.05, 15 epochs (the time-to-accuracy setup)
-#   b  784-30-10 logistic, quadratic, SGD η 1, 15 epochs (the seed article's units and cost)
-#   c  784-1024-1024-10 ReLU/softmax, cross-entropy, momentum 0.9, η 0.05, 5 epochs
+# Configurations (the nets of bench/nets.tsv):
+#   a  784-256-128-10, momentum 0.9, η 0.05, 15 epochs (the time-to-accuracy setup)
+#   b  784-30-10, SGD η 1, 15 epochs (the seed article's units and cost)
+#   c  784-1024-1024-10, momentum 0.9, η 0.05, 5 epochs
 # Prints per configuration and seed: the final test accuracy and loss with float32 and float16
 # gradients, the largest per-epoch accuracy difference, and the first epoch at 0.88 test accuracy.
 set -euo pipefail
@@ -17,40 +17,35 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 data=$default_data
 seeds=1,2,3 configs=a,b,c logs=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --data) data=$2; shift 2 ;;
-    --seeds) seeds=$2; shift 2 ;;
-    --configs) configs=$2; shift 2 ;;
-    --logs) logs=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
-data=$(cd "$data" && pwd)
-open_logs "$logs"
+parse_options "--data=data --seeds=seeds --configs=configs --logs=logs" "$@"
+check_data
 
-build_release
-
-config_args() {
+# Sets net_args (the net) and train_args (optimizer, epochs) of configuration $1, and its label.
+set_config() {
   case "$1" in
-    a) echo "--layers 784,256,128,10 --activation relu --cost cross-entropy --optimizer momentum --momentum 0.9 --lr 0.05 --epochs 15" ;;
-    b) echo "--layers 784,30,10 --activation logistic --cost quadratic --optimizer sgd --lr 1 --epochs 15" ;;
-    c) echo "--layers 784,1024,1024,10 --activation relu --cost cross-entropy --optimizer momentum --momentum 0.9 --lr 0.05 --epochs 5" ;;
+    a) set_net_args 784-256-128-10; train_args=(--optimizer momentum --momentum 0.9 --lr 0.05 --epochs 15) ;;
+    b) set_net_args 784-30-10; train_args=(--optimizer sgd --lr 1 --epochs 15) ;;
+    c) set_net_args 784-1024-1024-10; train_args=(--optimizer momentum --momentum 0.9 --lr 0.05 --epochs 5) ;;
     *) echo "error: unknown configuration $1" >&2; exit 2 ;;
   esac
+  label="${net_args[*]} ${train_args[*]}"
 }
 
 IFS=, read -ra config_list <<< "$configs"
 IFS=, read -ra seed_list <<< "$seeds"
+for config in "${config_list[@]}"; do set_config "$config"; done # an unknown one stops the script here
+open_logs "$logs"
+
+build_release
+
 for config in "${config_list[@]}"; do
+  set_config "$config"
+  echo "$label" > "$logs/$config.label"
   for seed in "${seed_list[@]}"; do
     for precision in single half; do
       flag=(); [ "$precision" = half ] && flag=(--half-gradients)
       echo "configuration $config, seed $seed, $precision…" >&2
-      # shellcheck disable=SC2046
-      dotnet "$coordinator_dll" train --data "$data" $(config_args "$config") --batch-size 256 --workers 2 --threads 1 \
+      dotnet "$coordinator_dll" train --data "$data" "${net_args[@]}" "${train_args[@]}" --batch-size 256 --workers 2 --threads 1 \
         --seed "$seed" ${flag[@]+"${flag[@]}"} > "$logs/$config-$seed-$precision.log"
     done
   done
@@ -59,8 +54,7 @@ done
 python3 - "$logs" "$configs" "$seeds" <<'PY'
 import re, sys
 logs, configs, seeds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
-names = {"a": "784-256-128-10 ReLU/CE, momentum η 0.05, 15 epochs", "b": "784-30-10 logistic/quadratic, SGD η 1, 15 epochs",
-         "c": "784-1024-1024-10 ReLU/CE, momentum η 0.05, 5 epochs"}
+names = {c: open(f"{logs}/{c}.label").read().strip() for c in configs}
 def read(path):
     rows = [(int(m.group(1)), float(m.group(2)), float(m.group(3))) for m in
             re.finditer(r"(?m)^epoch +(\d+)/\d+ .* test loss ([\d.]+) acc ([\d.]+)", open(path).read())]

@@ -12,7 +12,7 @@
 #   --interval S   seconds between samples (default 5)
 #   --workers N    worker processes (default 4)
 #   --threads T    threads per worker (default 1)
-#   --net NET      784-30-10, 784-256-128-10 (default) or 784-1024-1024-10; batch 256, SGD η 0.05
+#   --net NET      a reference net of bench/nets.tsv (default 784-256-128-10); batch 256, SGD η 0.05
 #   --data DIR     Fashion-MNIST IDX directory (default: $BACKPROP_DATASETS/fashion-mnist,
 #                  else ../shared/datasets/fashion-mnist beside the checkout)
 #   --logs DIR     keep the logs and the samples (CSV) there (default: a temporary directory, removed)
@@ -27,31 +27,15 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 data=$default_data
 duration=600 warmup=60 interval=5 workers=4 threads=1 net=784-256-128-10 logs="" report="" extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) duration=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --interval) interval=$2; shift 2 ;;
-    --workers) workers=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --net) net=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --logs) logs=$2; shift 2 ;;
-    --report) report=$2; shift 2 ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-[ -d "$data" ] || { echo "error: --data $data: no such directory" >&2; exit 2; }
-data=$(cd "$data" && pwd)
+parse_options "--duration=duration --warmup=warmup --interval=interval --workers=workers --threads=threads
+  --net=net --data=data --logs=logs --report=report --=extra" "$@"
+check_data
 [ "$warmup" -lt "$duration" ] || { echo "error: --warmup must be shorter than --duration" >&2; exit 2; }
-read -ra net_args <<< "$(reference_net_args "$net")"
-[ ${#net_args[@]} -gt 0 ] || exit 2
+set_net_args "$net"
 
 if [ -n "$report" ]; then
   logs=$report keep=1
-  epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
+  epochs=$(grep -cE '^epoch ' "$logs/cluster.coordinator" || true)
   workers=$(($(head -1 "$logs/rss.csv" | tr ',' '\n' | wc -l) - 2))
 else
 open_logs "$logs"
@@ -59,24 +43,12 @@ open_logs "$logs"
 echo "building (Release)…" >&2
 build_release
 
-# More epochs than the duration needs: the run is stopped with SIGTERM at the end.
-dotnet "$coordinator_dll" train --cluster --host 127.0.0.1 --port 0 --workers "$workers" --threads "$threads" --data "$data" \
-  "${net_args[@]}" --optimizer sgd --lr 0.05 --batch-size 256 --epochs 100000 --stats ${extra[@]+"${extra[@]}"} > "$logs/coordinator.log" 2>&1 &
-coordinator=$!; pids+=("$coordinator")
-until grep -q '^listening ' "$logs/coordinator.log" 2>/dev/null; do
-  kill -0 "$coordinator" 2>/dev/null || { echo "error: the coordinator ended:" >&2; tail -5 "$logs/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
-port=$(sed -nE 's/^listening akka\.tcp:\/\/[^@]+@[^:]+:([0-9]+).*/\1/p' "$logs/coordinator.log")
+# More epochs than the duration needs: the run is stopped with SIGTERM at the end. Logs:
+# cluster.coordinator, cluster.worker<i>.
+start_cluster "$logs/cluster" "${net_args[@]}" --optimizer sgd --lr 0.05 --batch-size 256 --epochs 100000 --stats
 names=(coordinator)
-for ((w = 1; w <= workers; w++)); do
-  dotnet "$worker_dll" --coordinator "127.0.0.1:$port" --data "$data" --threads "$threads" > "$logs/worker$w.log" 2>&1 &
-  pids+=("$!"); names+=("worker$w")
-done
-until grep -qE '^epoch +1/' "$logs/coordinator.log" 2>/dev/null; do
-  kill -0 "$coordinator" 2>/dev/null || { echo "error: the coordinator ended:" >&2; tail -5 "$logs/coordinator.log" >&2; exit 1; }
-  sleep 0.1
-done
+for ((w = 1; w <= workers; w++)); do names+=("worker$w"); done
+wait_for "$logs/cluster.coordinator" '^epoch +1/' "$coordinator_pid" 3600
 echo "training: $net, $workers workers × $threads thread(s); sampling VmRSS every $interval s for $duration s (from the end of epoch 1)…" >&2
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }  # kB; 0 once it has ended
@@ -91,8 +63,8 @@ while :; do
   [ "$(echo "$elapsed >= $duration" | bc)" = 1 ] && break
   sleep "$interval"
 done
-epochs=$(grep -cE '^epoch ' "$logs/coordinator.log" || true)
-kill -TERM "$coordinator" 2>/dev/null || true
+epochs=$(grep -cE '^epoch ' "$logs/cluster.coordinator" || true)
+kill -TERM "$coordinator_pid" 2>/dev/null || true
 for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 fi
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch side of `backprop bench`: the same three nets, the same step, the same timing.
+"""PyTorch side of the benchmark program's `step` command: the same nets, the same step, the same timing.
+
+The nets are the reference nets of bench/nets.tsv (name, sizes, hidden activation, output activation,
+cost), which the C# benchmarks read too.
 
 One training step = gather a batch of 256 Fashion-MNIST samples from the (max-scaled) training
 set by a random permutation, forward, loss, backward, plain SGD update.
@@ -7,15 +10,21 @@ set by a random permutation, forward, loss, backward, plain SGD update.
 Standalone: for each net and thread count, warm-up steps, then several timed repetitions of a fixed
 number of steps; the median samples/s is reported. Prints one JSON object per line, e.g.
   {"net": "784-30-10", "threads": 1, "samples_per_second": 312000.0, "repetitions": [...]}
-after a first line {"torch": "1.13.0", ...}.
+after a first line {"torch": "1.13.0", "blas": ..., ...} that also says which BLAS torch computes
+with and whether the script can set its thread count.
 
---serve (how src/Coordinator/Cli/BenchCommand.cs uses it): after the first line, reads requests
+--serve (how bench/Backprop.Benchmarks/Steps/PyTorchPeer.cs uses it): after the first line, reads
+requests
   {"net": "784-30-10", "threads": 1, "steps": 50}
 one per line on stdin, runs that many steps of the net (its model kept from request to request, so
-the first requests are the warm-up) and answers {"samples_per_second": ...}. The caller alternates
-these repetitions with its own, so both sides see the same machine.
+the first requests are the warm-up) and answers
+  {"samples_per_second": ..., "threads": 1, "blas_threads": 1}
+(the thread counts torch and OpenBLAS ran with; blas_threads is null when the script cannot set
+them). The caller alternates these repetitions with its own, so both sides see the same machine.
 """
 import argparse
+import collections
+import ctypes
 import gzip
 import json
 import os
@@ -33,14 +42,53 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
+def mapped_libraries():
+    """The files mapped into this process (from /proc/self/maps; empty elsewhere than Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return {fields[-1] for fields in (line.split() for line in maps) if len(fields) >= 6}
+    except OSError:
+        return set()
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def torch_sgemm():
+    """The library whose sgemm_ torch's products call (the first that has it in libtorch_cpu's
+    dependencies: Debian's libblas.so.3, which may be OpenBLAS's or the reference BLAS), or None."""
+    libtorch = next((p for p in mapped_libraries() if os.path.basename(p).startswith("libtorch_cpu")), None)
+    if libtorch is None:
+        return None
+    try:
+        address = ctypes.cast(ctypes.CDLL(libtorch).sgemm_, ctypes.c_void_p)
+        info = _DlInfo()
+        if ctypes.CDLL(None).dladdr(address, ctypes.byref(info)) == 0:
+            return None
+        return os.path.realpath(info.dli_fname.decode())
+    except (OSError, AttributeError):
+        return None
+
+
+TORCH_SGEMM = torch_sgemm()
+TORCH_MKL = torch.backends.mkl.is_available()
+_MAPPED_BY_TORCH = mapped_libraries()
+
 # torch.set_num_threads does not reach OpenBLAS (Debian's torch uses the system BLAS, whose pthread
 # build starts one thread per core): set its thread count too, or "1 thread" runs the GEMMs on all.
 try:
-    import ctypes
     _OPENBLAS = ctypes.CDLL("libopenblas.so.0")
     _OPENBLAS.openblas_get_config.restype = ctypes.c_char_p
 except OSError:
     _OPENBLAS = None
+# Whether that reaches torch's products: torch's sgemm_ is OpenBLAS's, and the OpenBLAS loaded here is
+# one that torch had mapped already (loading it mapped nothing new). Not so when torch runs on another
+# BLAS, the reference one included, even with OpenBLAS loaded beside it (Debian's LAPACK brings it).
+OPENBLAS_IS_TORCH_BLAS = (_OPENBLAS is not None and TORCH_SGEMM is not None and "openblas" in TORCH_SGEMM
+                          and mapped_libraries() == _MAPPED_BY_TORCH)
 
 
 def set_threads(threads):
@@ -48,12 +96,38 @@ def set_threads(threads):
     if _OPENBLAS is not None:
         _OPENBLAS.openblas_set_num_threads(threads)
 
-# name, sizes, hidden activation, loss: the reference nets of issue 3.
-NETS = {
-    "784-30-10": ([784, 30, 10], "logistic", "quadratic"),
-    "784-256-128-10": ([784, 256, 128, 10], "relu", "cross-entropy"),
-    "784-1024-1024-10": ([784, 1024, 1024, 10], "relu", "cross-entropy"),
-}
+
+def blas_threads():
+    """The thread count of torch's OpenBLAS now, or None when the script cannot tell (MKL, another BLAS)."""
+    return _OPENBLAS.openblas_get_num_threads() if OPENBLAS_IS_TORCH_BLAS else None
+
+
+Net = collections.namedtuple("Net", "sizes hidden output cost")
+
+# The hidden activations and (output, cost) pairs that build() and the steps below implement.
+HIDDEN = {"logistic": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+HEADS = {("logistic", "quadratic"), ("softmax", "cross-entropy")}
+
+
+def read_nets(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "nets.tsv")):
+    """The reference nets of bench/nets.tsv, by name."""
+    with open(path) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    if not rows or [field.strip() for field in rows[0]] != ["name", "sizes", "hidden", "output", "cost"]:
+        sys.exit(f"error: {path}: expected the header line name, sizes, hidden, output, cost (tab-separated)")
+    nets = {}
+    for row in rows[1:]:
+        if len(row) != 5:
+            sys.exit(f"error: {path}: expected 5 tab-separated fields, not {row}")
+        name, sizes, hidden, output, cost = (field.strip() for field in row)
+        if hidden not in HIDDEN or (output, cost) not in HEADS:
+            sys.exit(f"error: {path}: {name}: the PyTorch peers run {', '.join(HIDDEN)} hidden layers with a logistic output "
+                     f"and the quadratic cost or a softmax output and cross-entropy, not {hidden}, {output}, {cost}")
+        nets[name] = Net([int(s) for s in sizes.split(",")], hidden, output, cost)
+    return nets
+
+
+NETS = read_nets()
 
 
 def read_idx(path):
@@ -86,13 +160,13 @@ def build(sizes, hidden):
     for i in range(len(sizes) - 1):
         layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
-            layers.append(torch.nn.Sigmoid() if hidden == "logistic" else torch.nn.ReLU())
+            layers.append(HIDDEN[hidden]())
     return torch.nn.Sequential(*layers)
 
 
 def make_step(name, x, y, batch):
     """One training step of the named net, as a function (the model and the batch order live in it)."""
-    sizes, hidden, loss_kind = NETS[name]
+    sizes, hidden, _, cost = NETS[name]
     torch.manual_seed(1)
     model = build(sizes, hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -110,7 +184,7 @@ def make_step(name, x, y, batch):
         position += batch
         xb, yb = x[index], y[index]
         out = model(xb)
-        if loss_kind == "quadratic":
+        if cost == "quadratic":
             # The seed's C = ½‖σ(net) − y‖², averaged over the batch.
             loss = 0.5 * ((torch.sigmoid(out) - eye[yb]) ** 2).sum() / batch
         else:
@@ -152,7 +226,8 @@ def serve(x, y, batch):
         if key not in steps_by_key:
             steps_by_key[key] = make_step(name, x, y, batch)
         rate = timed(steps_by_key[key], steps, batch)
-        print(json.dumps({"samples_per_second": round(rate, 1)}), flush=True)
+        print(json.dumps({"samples_per_second": round(rate, 1), "threads": torch.get_num_threads(),
+                          "blas_threads": blas_threads()}), flush=True)
 
 
 def main():
@@ -169,6 +244,7 @@ def main():
     x, y = load(args.data)
     blas = _OPENBLAS.openblas_get_config().decode() if _OPENBLAS is not None else "unknown"
     print(json.dumps({"torch": torch.__version__, "cpu_count": os.cpu_count(), "batch": args.batch, "blas": blas,
+                      "torch_sgemm": TORCH_SGEMM, "mkl": TORCH_MKL, "openblas_is_torch_blas": OPENBLAS_IS_TORCH_BLAS,
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}), flush=True)
     if args.serve:
         serve(x, y, args.batch)

@@ -8,7 +8,7 @@ batch of --batch samples (default 256: 128 per rank), plain SGD or momentum.
 
 Two modes:
 
-  throughput  for each net of --nets (the three reference nets of the engine issue): warm-up steps,
+  throughput  for each net of --nets (default: every net of bench/nets.tsv): warm-up steps,
               then --repetitions timed windows of about --seconds each; prints the median samples/s
               over the windows (global batch × steps / wall time on rank 0) and, beside it, the
               global batch over the median single step time.
@@ -47,7 +47,7 @@ import torch.multiprocessing as mp  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
-from pytorch_bench import NETS, _OPENBLAS, find, read_idx, set_threads  # noqa: E402
+from pytorch_bench import HIDDEN, NETS, _OPENBLAS, find, read_idx, set_threads  # noqa: E402
 
 
 def load(directory, part):
@@ -59,7 +59,7 @@ def load(directory, part):
 
 def build(name, seed):
     """The net, initialised as ours: He normal (ReLU layers), Glorot normal (others), zero biases."""
-    sizes, hidden, _ = NETS[name]
+    sizes, hidden, _, _ = NETS[name]
     torch.manual_seed(seed)
     layers = []
     for i in range(len(sizes) - 1):
@@ -72,12 +72,12 @@ def build(name, seed):
             linear.bias.zero_()
         layers.append(linear)
         if not last:
-            layers.append(torch.nn.Sigmoid() if hidden == "logistic" else torch.nn.ReLU())
+            layers.append(HIDDEN[hidden]())
     return torch.nn.Sequential(*layers)
 
 
 def loss_of(name, out, yb, eye):
-    if NETS[name][2] == "quadratic":
+    if NETS[name].cost == "quadratic":
         # The seed's C = ½‖σ(net) − y‖², averaged over the rank's samples (DDP then averages the ranks).
         return 0.5 * ((torch.sigmoid(out) - eye[yb]) ** 2).sum() / out.shape[0]
     return F.cross_entropy(out, yb)
@@ -97,7 +97,7 @@ def throughput(rank, world, args, x, y):
     for name in args.nets.split(","):
         model = DistributedDataParallel(build(name, args.seed))
         optimizer = make_optimizer(model, args)
-        eye = torch.eye(NETS[name][0][-1])
+        eye = torch.eye(NETS[name].sizes[-1])
         generator = torch.Generator().manual_seed(args.seed)  # the same order on every rank
         order = torch.randperm(x.shape[0], generator=generator)
         position = 0
@@ -147,7 +147,7 @@ def accuracy(rank, world, args, x, y, xt, yt):
     name = args.net
     model = DistributedDataParallel(build(name, args.seed))
     optimizer = make_optimizer(model, args)
-    eye = torch.eye(NETS[name][0][-1])
+    eye = torch.eye(NETS[name].sizes[-1])
     test_part = local_part(torch.arange(xt.shape[0]), rank, world)
     history = []
     dist.barrier()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurements behind docs/scaling.md: coordinator + W worker processes (--threads 1) on
-# 127.0.0.1 for W = 1, 2, 4, 8 and the three reference nets (bench/cluster.sh --no-ddp --no-tta),
-# then a least-squares fit of the per-step cost model and its extrapolation to 64 machines on a
+# 127.0.0.1 for W = 1, 2, 4, 8 and the reference nets of bench/nets.tsv (bench/cluster.sh --no-ddp
+# --no-tta), then a least-squares fit of the per-step cost model and its extrapolation to 64 machines on a
 # 10 Gbit/s network.
 #
 #   bench/scaling.sh [--data DIR] [--workers 1,2,4,8] [--epochs 6,4,4] [--logs DIR] [--fit-only DIR]
@@ -18,17 +18,7 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 data=$default_data
 workers_list=1,2,4,8 epochs=6,4,4 logs="" fit_only=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --data) data=$2; shift 2 ;;
-    --workers) workers_list=$2; shift 2 ;;
-    --epochs) epochs=$2; shift 2 ;;
-    --logs) logs=$2; shift 2 ;;
-    --fit-only) fit_only=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+parse_options "--data=data --workers=workers_list --epochs=epochs --logs=logs --fit-only=fit_only" "$@"
 keep=1
 if [ -n "$fit_only" ]; then
   logs=$fit_only

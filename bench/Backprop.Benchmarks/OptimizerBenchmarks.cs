@@ -23,7 +23,7 @@ public class OptimizerBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var architecture = new Architecture([.. Net.Split('-').Select(int.Parse)], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy);
+        var architecture = ReferenceNets.Find(Net).Architecture;
         _optimizer = Optimizer.Create(architecture, new OptimizerSettings(Kind, LearningRate: 1e-4f, WeightDecay: 1e-4f));
         _θ = Initialization.Create(architecture, seed: 1);
         _sum = new float[_θ.Length];

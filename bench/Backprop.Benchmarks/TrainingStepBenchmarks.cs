@@ -7,8 +7,9 @@ using Backprop.Training;
 namespace Backprop.Benchmarks;
 
 /// <summary>
-/// One training step (engine.Gradient over a batch of 256 + SGD update) of the reference nets on random
-/// data of Fashion-MNIST's shape. `backprop bench` measures the same on the real data beside PyTorch.
+/// One training step (engine.Gradient over a batch of 256 + SGD update) of the reference nets
+/// (bench/nets.tsv) on random data of Fashion-MNIST's shape. The program's <c>step</c> command measures
+/// the same on the real data beside PyTorch.
 /// </summary>
 [ShortRunJob]
 [MemoryDiagnoser]
@@ -23,27 +24,19 @@ public class TrainingStepBenchmarks : IFlopCount
     private int[] _order = [];
     private int _position;
 
-    [Params("784-30-10", "784-256-128-10", "784-1024-1024-10")]
+    /// <summary>The names of the reference nets.</summary>
+    public static IEnumerable<string> Nets => ReferenceNets.All.Select(n => n.Name);
+
+    [ParamsSource(nameof(Nets))]
     public string Net { get; set; } = "784-30-10";
 
     [Params(1, 2)]
     public int Threads { get; set; } = 1;
 
-    private Architecture Architecture => Net == "784-30-10"
-        ? new Architecture([784, 30, 10], Activation.Logistic, Activation.Logistic, Cost.Quadratic)
-        : new Architecture([.. Net.Split('-').Select(int.Parse)], Activation.ReLU, Activation.Softmax, Cost.CrossEntropy);
+    private Architecture Architecture => ReferenceNets.Find(Net).Architecture;
 
-    /// <summary>Per step: forward and weight gradient of every layer, backward error of all but the first.</summary>
-    public double Flops
-    {
-        get
-        {
-            var architecture = Architecture;
-            double flops = 0;
-            for (var l = 0; l < architecture.LayerCount; l++) flops += (l > 0 ? 6.0 : 4.0) * architecture.WeightCount(l);
-            return flops * Batch;
-        }
-    }
+    /// <summary>Per step: <see cref="StepFlops.PerSample"/> × the batch.</summary>
+    public double Flops => StepFlops.PerSample(Architecture) * Batch;
 
     [GlobalSetup]
     public void Setup()

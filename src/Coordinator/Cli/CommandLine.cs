@@ -14,7 +14,6 @@ public static class CommandLine
         {
             new TrainCommand().Build(),
             new EvalCommand().Build(),
-            new BenchCommand().Build(),
         };
         if (args.Length == 0) args = ["train"];
         return ProgramRunner.Run(root, "backprop", args, output, error, cancelOnSignal: true, typeof(TrainingDivergedException), typeof(Actors.TrainingFailedException));

@@ -41,23 +41,13 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains(path, line);
     }
 
-    [Theory]
-    [InlineData("0")]
-    [InlineData("1,x")]
-    public void Bench_BadThreadList_IsOneLineAboutThreadCounts(string threads)
-    {
-        var line = FailsWithOneLine("bench", "--threads", threads, "--python", "none");
-        Assert.Contains($"--threads '{threads}'", line);
-        Assert.Contains("thread count", line);
-        Assert.DoesNotContain("layer", line);
-    }
-
     [Fact]
-    public void Bench_BatchLargerThanTheData_IsOneLineNamingTheBatch()
+    public void Bench_IsNotACommandOfTheProduct()
     {
-        var line = FailsWithOneLine("bench", "--data", TestData.FashionMnist, "--batch-size", "70000", "--python", "none", "--nets", "784-30-10");
-        Assert.Contains("--batch-size 70000", line);
-        Assert.Contains("60000 training samples", line);
+        var (code, output, error) = CommandLineRunner.Run("bench", "--python", "none");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Contains("error: Unrecognized command or argument 'bench'.", error);
     }
 
     [Theory]

@@ -119,6 +119,15 @@ public sealed partial class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void RootHelp_ListsTrainAndEvalOnly()
+    {
+        var (code, output, _) = CommandLineRunner.Run("--help");
+        Assert.Equal(0, code);
+        var commands = output[output.IndexOf("Commands:", StringComparison.Ordinal)..].Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[1..];
+        Assert.Equal(["train", "eval"], commands.Select(c => c.Split(' ')[0]));
+    }
+
+    [Fact]
     public void Help_ListsTheOptions()
     {
         var (code, output, _) = CommandLineRunner.Run("train", "--help");

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Backprop.Engine;
+namespace Backprop.Benchmarks;
 
 /// <summary>
 /// <c>cblas_sgemm</c> from the system's OpenBLAS (Debian: libopenblas0), loaded with

@@ -1,6 +1,6 @@
 using Backprop.Engine;
 
-namespace Backprop.Shared.Tests.Engine;
+namespace Backprop.Benchmarks.Tests;
 
 /// <summary>
 /// The OpenBLAS binding the benchmarks measure against: the same products as the reference when the
