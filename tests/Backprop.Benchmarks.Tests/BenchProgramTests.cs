@@ -5,13 +5,7 @@ namespace Backprop.Benchmarks.Tests;
 /// <summary>The benchmark program's command line: its subcommands, and bad input as one line and exit code 2.</summary>
 public class BenchProgramTests
 {
-    internal static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = BenchProgram.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    internal static (int Code, string Output, string Error) Run(params string[] args) => Testing.ProgramOutput.Capture(BenchProgram.Run, args);
 
     [Fact]
     public void Help_NamesTheThreeCommands()

@@ -24,11 +24,5 @@ internal static class TestData
 /// <summary>Runs the command line in-process and captures what it prints.</summary>
 internal static class CommandLineRunner
 {
-    public static (int ExitCode, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = Backprop.Coordinator.Cli.CommandLine.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    public static (int ExitCode, string Output, string Error) Run(params string[] args) => Testing.ProgramOutput.Capture(Backprop.Coordinator.Cli.CommandLine.Run, args);
 }

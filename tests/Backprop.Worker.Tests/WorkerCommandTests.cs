@@ -3,13 +3,7 @@ namespace Backprop.Worker.Tests;
 /// <summary>The worker's command line, run in-process.</summary>
 public sealed class WorkerCommandTests
 {
-    private static (int ExitCode, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var code = WorkerCommand.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int ExitCode, string Output, string Error) Run(params string[] args) => Testing.ProgramOutput.Capture(WorkerCommand.Run, args);
 
     [Fact]
     public void Help_ListsTheOptionsAndExitsZero()

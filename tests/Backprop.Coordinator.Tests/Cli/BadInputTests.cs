@@ -51,18 +51,22 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--epochs", "many", "--epochs 'many'")]
-    [InlineData("--epochs", "0", "--epochs")]
+    [InlineData("--epochs", "many")]
+    [InlineData("--epochs", "0")]
+    [InlineData("--activation", "swish")]
+    [InlineData("--optimizer", "lbfgs")]
+    [InlineData("--hidden", "64,x")]
+    [InlineData("--test-fraction", "1.5")]
+    [InlineData("--workers", "0")]
+    [InlineData("--step-timeout", "-1")]
+    [InlineData("--target-accuracy", "0")]
+    public void NonsenseFlagValue_NamesTheOptionAndTheValue(string option, string value) =>
+        Assert.Contains($"{option} '{value}'", FailsWithOneLine("train", option, value));
+
+    [Theory]
     [InlineData("--batch-size", "-3", "--batch-size")]
-    [InlineData("--activation", "swish", "--activation 'swish'")]
-    [InlineData("--optimizer", "lbfgs", "--optimizer 'lbfgs'")]
-    [InlineData("--hidden", "64,x", "--hidden '64,x'")]
-    [InlineData("--test-fraction", "1.5", "--test-fraction '1.5'")]
     [InlineData("--lr", "-0.1", "learning rate")]
-    [InlineData("--workers", "0", "--workers '0'")]
-    [InlineData("--step-timeout", "-1", "--step-timeout '-1'")]
     [InlineData("--target-accuracy", "1.5", "--target-accuracy '1.5': expected a fraction in (0, 1]")]
-    [InlineData("--target-accuracy", "0", "--target-accuracy '0'")]
     public void NonsenseFlagValue_NamesTheOption(string option, string value, string expected) =>
         Assert.Contains(expected, FailsWithOneLine("train", option, value));
 
