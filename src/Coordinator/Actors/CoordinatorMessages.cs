@@ -15,11 +15,18 @@ namespace Backprop.Coordinator.Actors;
 //   StepGather ──StepGathered / StepFailed──> TrainingCoordinator
 //   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
 
-/// <summary>From the roster: <paramref name="Worker"/> is set up and may be given work; <paramref name="Ready"/> is every ready worker, in the order they became ready.</summary>
-internal sealed record WorkerReady(IActorRef Worker, ImmutableList<IActorRef> Ready) : INoSerializationVerificationNeeded;
+/// <summary>What the roster reports: a worker's change, and every ready worker after it, in the order they became ready.</summary>
+internal interface IRosterNews : INoSerializationVerificationNeeded
+{
+    IActorRef Worker { get; }
+    ImmutableList<IActorRef> Ready { get; }
+}
+
+/// <summary>From the roster: <paramref name="Worker"/> is set up and may be given work.</summary>
+internal sealed record WorkerReady(IActorRef Worker, ImmutableList<IActorRef> Ready) : IRosterNews;
 
 /// <summary>From the roster: <paramref name="Worker"/>, which was ready, must not be given work any more (it stopped, left, or its connection dropped).</summary>
-internal sealed record WorkerLost(IActorRef Worker, ImmutableList<IActorRef> Ready) : INoSerializationVerificationNeeded;
+internal sealed record WorkerLost(IActorRef Worker, ImmutableList<IActorRef> Ready) : IRosterNews;
 
 /// <summary>To the roster: the run is over; tell every worker, and every worker that turns up from now on.</summary>
 internal sealed class RunOver : INoSerializationVerificationNeeded

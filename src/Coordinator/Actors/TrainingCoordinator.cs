@@ -73,12 +73,12 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         RunAddress(step, pauseRequested);
         Receive<WorkerReady>(ready =>
         {
-            Staffing(step, ready, ready.Ready);
+            Staffing(step, ready);
             if (_ready.Count < WorkersNeeded(step)) return;
             if (step is null) StartStep(pauseRequested);
             else Training(step, pauseRequested);
         });
-        Receive<WorkerLost>(lost => Staffing(step, lost, lost.Ready));
+        Receive<WorkerLost>(lost => Staffing(step, lost));
         Receive<WaitReport>(_ => _log.Warning("still waiting for workers: {0} of {1} ready", _ready.Count, WorkersNeeded(step)));
         Receive<WaitTimeout>(_ => Fail($"no workers: {_ready.Count} of {WorkersNeeded(step)} needed were ready after {_settings.WorkerWait.TotalSeconds:0.#} s"));
         PauseRequests(pause => Become(() => Waiting(step, pause)));
@@ -93,10 +93,10 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Become(() =>
         {
             RunAddress(step, pauseRequested);
-            Receive<WorkerReady>(ready => Staffing(step, ready, ready.Ready));
+            Receive<WorkerReady>(ready => Staffing(step, ready));
             Receive<WorkerLost>(lost =>
             {
-                Staffing(step, lost, lost.Ready);
+                Staffing(step, lost);
                 if (_ready.Count == 0) WaitingForWorkers(step, pauseRequested);
             });
             PauseRequests(pause => Training(step, pause));
@@ -111,8 +111,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Become(() =>
         {
             RunAddress(step: null, pauseRequested: false);
-            Receive<WorkerReady>(ready => Staffing(null, ready, ready.Ready));
-            Receive<WorkerLost>(lost => Staffing(null, lost, lost.Ready));
+            Receive<WorkerReady>(ready => Staffing(null, ready));
+            Receive<WorkerLost>(lost => Staffing(null, lost));
             Receive<PauseTraining>(_ => { });
             Receive<ResumeTraining>(_ =>
             {
@@ -178,9 +178,9 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>The roster's news: the ready workers, passed on to the step in flight.</summary>
-    private void Staffing(Step? step, object news, ImmutableList<IActorRef> ready)
+    private void Staffing(Step? step, IRosterNews news)
     {
-        _ready = ready;
+        _ready = news.Ready;
         step?.Gather.Tell(news);
     }
 
