@@ -36,7 +36,7 @@ internal static class BenchProgram
             Description = "BenchmarkDotNet's arguments, such as --filter '*Gemm*' or --list flat (its own help: kernels -- --help)",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var command = new Command("kernels", "Run the BenchmarkDotNet benchmarks: GEMMs, micro-kernels, optimizer, training step, half precision")
+        var command = new Command("kernels", "Run the BenchmarkDotNet benchmarks: GEMMs, micro-kernels, optimizer, training step")
         {
             arguments,
         };

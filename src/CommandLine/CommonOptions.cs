@@ -150,6 +150,12 @@ public sealed class NodeOptionSet(int defaultPort)
         Description = $"TCP port (0: any free port; default {defaultPort}) [env BACKPROP_PORT]",
         DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("BACKPROP_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : defaultPort,
     }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? (p, null) : (0, "expected a port number 0-65535"));
+    /// <summary>--data-port.</summary>
+    public Option<int> DataPort { get; } = new Option<int>("--data-port")
+    {
+        Description = "TCP port of the tensor channel, which carries weights and gradients between processes (0: any free port; default 0) [env BACKPROP_DATA_PORT]",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("BACKPROP_DATA_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : 0,
+    }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? (p, null) : (0, "expected a port number 0-65535"));
     /// <summary>--max-frame-size.</summary>
     public Option<int?> MaxFrameSize { get; } = new Option<int?>("--max-frame-size")
     {
@@ -167,7 +173,7 @@ public sealed class NodeOptionSet(int defaultPort)
     public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log cluster membership and every worker event" };
 
     /// <summary>All of them.</summary>
-    public IEnumerable<Option> All => [Host, PublicHost, Port, MaxFrameSize, Config, Verbose];
+    public IEnumerable<Option> All => [Host, PublicHost, Port, DataPort, MaxFrameSize, Config, Verbose];
 
     /// <summary>The node settings these options describe.</summary>
     public NodeSettings Read(ParseResult result, string role, string? coordinator, int? frameBytes) => new(
@@ -178,5 +184,6 @@ public sealed class NodeOptionSet(int defaultPort)
         coordinator,
         result.GetValue(MaxFrameSize) ?? frameBytes ?? NodeSettings.DefaultMaximumFrameBytes,
         result.GetValue(Config),
-        result.GetValue(Verbose) ? "INFO" : "WARNING");
+        result.GetValue(Verbose) ? "INFO" : "WARNING",
+        result.GetValue(DataPort));
 }

@@ -11,7 +11,7 @@ namespace Backprop.Coordinator.Actors;
 // objects (a pooled sum) by reference on purpose.
 //
 //   WorkerRoster ──WorkerReady / WorkerLost──> TrainingCoordinator ──(forwarded)──> StepGather
-//   TrainingCoordinator ──RunOver──> WorkerRoster
+//   TrainingCoordinator ──TensorLinkLost, RunOver──> WorkerRoster
 //   StepGather ──StepGathered / StepFailed──> TrainingCoordinator
 //   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
 
@@ -22,11 +22,14 @@ internal interface IRosterNews : INoSerializationVerificationNeeded
     ImmutableList<IActorRef> Ready { get; }
 }
 
-/// <summary>From the roster: <paramref name="Worker"/> is set up and may be given work.</summary>
-internal sealed record WorkerReady(IActorRef Worker, ImmutableList<IActorRef> Ready) : IRosterNews;
+/// <summary>From the roster: <paramref name="Worker"/> is set up and may be given work; its tensor channel is at <paramref name="TensorEndpoint"/> (null: in this process).</summary>
+internal sealed record WorkerReady(IActorRef Worker, ImmutableList<IActorRef> Ready, string? TensorEndpoint = null) : IRosterNews;
 
 /// <summary>From the roster: <paramref name="Worker"/>, which was ready, must not be given work any more (it stopped, left, or its connection dropped).</summary>
 internal sealed record WorkerLost(IActorRef Worker, ImmutableList<IActorRef> Ready) : IRosterNews;
+
+/// <summary>To the roster: the tensor channel to or from <paramref name="Worker"/> failed; set it aside as if its node's connection had dropped.</summary>
+internal sealed record TensorLinkLost(IActorRef Worker, string Reason) : INoSerializationVerificationNeeded;
 
 /// <summary>To the roster: the run is over; tell every worker, and every worker that turns up from now on.</summary>
 internal sealed class RunOver : INoSerializationVerificationNeeded

@@ -7,7 +7,6 @@ namespace Backprop.Coordinator.Actors;
 /// <param name="WaitingReportInterval">How often to say that it is still waiting for workers.</param>
 /// <param name="MaxAttempts">Assignments of one node (after deadlines, rejections, departures) before the run fails.</param>
 /// <param name="DiscoverClusterWorkers">Find workers among the cluster's members with role "worker" (else they register).</param>
-/// <param name="HalfPrecisionGradients">Ask workers for gradient sums rounded to half precision (half the bytes on the wire).</param>
 /// <param name="TargetAccuracy">Finish the run at the end of the first epoch whose test accuracy reaches this fraction (null: train every epoch).</param>
 public sealed record CoordinatorSettings(
     int MinWorkers = 1,
@@ -16,7 +15,6 @@ public sealed record CoordinatorSettings(
     TimeSpan? WaitingReportInterval = null,
     int MaxAttempts = 4,
     bool DiscoverClusterWorkers = false,
-    bool HalfPrecisionGradients = false,
     double? TargetAccuracy = null)
 {
     /// <summary>The step deadline (default 30 s).</summary>
@@ -27,4 +25,6 @@ public sealed record CoordinatorSettings(
     public TimeSpan WaitingReport => WaitingReportInterval ?? TimeSpan.FromSeconds(5);
     /// <summary>How often a worker node set aside after a dropped connection is asked whether it is there (1 s).</summary>
     public TimeSpan SuspendedProbe { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Where the coordinator's tensor channel listens; null when every worker is in its process (tensors travel as messages).</summary>
+    public Backprop.Channel.ChannelSettings? Channel { get; init; }
 }

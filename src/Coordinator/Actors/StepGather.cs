@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Backprop.Channel;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;
@@ -16,6 +17,27 @@ internal sealed record StepPlan(long Number, int Epoch, int SampleStart, int Sam
 {
     /// <summary>Chunks of the batch.</summary>
     public int ChunkCount => ChunkTree.ChunkCount(SampleCount, ChunkSize);
+}
+
+/// <summary>
+/// How the coordinator's weights reach a worker: as a frame of the tensor channel to its endpoint,
+/// or as a message to a worker in this process (which then holds the tensor until it is replaced).
+/// </summary>
+internal sealed class WeightsRoute(TensorChannel? channel, Guid run)
+{
+    /// <summary>Every worker is in this process.</summary>
+    public static readonly WeightsRoute InProcess = new(null, Guid.Empty);
+
+    /// <summary>Sends <paramref name="weights"/> to <paramref name="worker"/>, whose channel is at <paramref name="endpoint"/> (null: in this process).</summary>
+    public void Send(IActorRef worker, string? endpoint, WeightsUpdate weights, IActorRef sender)
+    {
+        if (endpoint is null || channel is null)
+        {
+            worker.Tell(weights with { Parameters = weights.Parameters.Hold() }, sender);
+            return;
+        }
+        channel.Send(endpoint, new FrameHeader(FrameKind.Weights, run, weights.Version, weights.Version), weights.Parameters);
+    }
 }
 
 /// <summary>
@@ -37,6 +59,8 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
     private readonly WeightsUpdate _weights;
     private readonly ComputeSettings _settings;
     private readonly GradientSumPool _pool;
+    private readonly WeightsRoute _route;
+    private readonly Dictionary<IActorRef, string> _endpoints;
     private readonly IActorRef _coordinator = Context.Parent;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly long _started = Stopwatch.GetTimestamp();
@@ -50,22 +74,35 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
     /// <summary>How long a node may take, and how often it may be given out.</summary>
     internal sealed record ComputeSettings(TimeSpan StepDeadline, int MaxAttempts);
 
-    public StepGather(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool)
+    public StepGather(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool,
+        WeightsRoute route, IReadOnlyDictionary<IActorRef, string> endpoints)
     {
         _plan = plan;
         _weights = weights;
         _settings = settings;
         _pool = pool;
+        _route = route;
+        _endpoints = new Dictionary<IActorRef, string>(endpoints);
         _ready = [.. ready];
         Receive<GradientComputed>(HandleResult);
         Receive<VersionMismatch>(HandleVersionMismatch);
-        Receive<WorkerReady>(ready => Join(ready.Worker));
+        Receive<WorkerReady>(ready =>
+        {
+            if (ready.TensorEndpoint is { } endpoint) _endpoints[ready.Worker] = endpoint;
+            Join(ready.Worker);
+        });
         Receive<WorkerLost>(lost => Leave(lost.Worker));
         Receive<Deadline>(_ => HandleDeadline());
     }
 
-    public static Props Props(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool) =>
-        Akka.Actor.Props.Create(() => new StepGather(plan, weights, ready, settings, pool));
+    /// <summary>
+    /// Props for the gather of <paramref name="plan"/>. Weights go by <paramref name="route"/> (in
+    /// this process if not given) to the workers' <paramref name="endpoints"/>.
+    /// </summary>
+    public static Props Props(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool,
+        WeightsRoute? route = null, IReadOnlyDictionary<IActorRef, string>? endpoints = null) =>
+        Akka.Actor.Props.Create(() => new StepGather(plan, weights, ready, settings, pool, route ?? WeightsRoute.InProcess,
+            endpoints ?? new Dictionary<IActorRef, string>()));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -92,7 +129,7 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
 
     private void SendWeights(IActorRef worker)
     {
-        if (_holdWeights.Add(worker)) worker.Tell(_weights, _coordinator);
+        if (_holdWeights.Add(worker)) _route.Send(worker, _endpoints.GetValueOrDefault(worker), _weights, _coordinator);
     }
 
     /// <summary>Gives <paramref name="node"/> to a ready worker: its preferred one, else the least busy other than <paramref name="exclude"/>.</summary>
@@ -122,6 +159,18 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
         _ready.Where(eligible).OrderBy(w => _busy.GetValueOrDefault(w)).FirstOrDefault();
 
     private void HandleResult(GradientComputed result)
+    {
+        try
+        {
+            Collect(result);
+        }
+        finally
+        {
+            result.Sum.Release(); // copied into a sum of the pool, or refused
+        }
+    }
+
+    private void Collect(GradientComputed result)
     {
         var worker = Sender;
         if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node))

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using Backprop.Channel;
 using Backprop.Coordinator.Training;
 using Backprop.Protocol;
 using Backprop.Training;
@@ -31,6 +32,12 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private readonly StepTimingTotals _timing = new();
     private GradientSumPool _pool = new();
     private ImmutableList<IActorRef> _ready = [];   // the roster's latest word
+    private readonly Dictionary<IActorRef, string> _endpoints = [];  // workers' tensor channels
+    private readonly Dictionary<string, IActorRef> _byEndpoint = [];
+    private readonly TensorChannel? _channel;
+    private readonly WeightsRoute _route = WeightsRoute.InProcess;
+    private readonly Guid _runGuid = Guid.NewGuid();
+    private FloatTensor? _stepWeights;
 
     /// <summary>A step in flight: its gather and its number.</summary>
     private sealed record Step(IActorRef Gather, long Number);
@@ -40,12 +47,29 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         (_run, _settings, _listener) = (run, settings, listener);
         var architecture = run.Settings.Architecture;
+        string? problem = null;
+        if (settings.Channel is { } channelSettings)
+        {
+            try
+            {
+                var log = _log;
+                _channel = TensorChannel.Open(channelSettings, new ActorInbox(Self), message => log.Warning(message));
+                _channel.MaximumValues = architecture.ParameterCount;
+                _route = new WeightsRoute(_channel, _runGuid);
+                _log.Info("tensor channel listening at {0}", _channel.Endpoint);
+            }
+            catch (InvalidInputException e)
+            {
+                problem = e.Message;
+            }
+        }
         _setup = new SetupRun(
-            Guid.NewGuid().ToString("N"), [.. architecture.Sizes], architecture.Hidden, architecture.Output, architecture.Cost,
+            _runGuid.ToString("N"), [.. architecture.Sizes], architecture.Hidden, architecture.Output, architecture.Cost,
             run.Settings.ChunkSize, run.Settings.Seed, run.Train.Count, run.Train.ContentHash,
-            run.Scaling.Kind, FloatTensor.CopyOf(run.Scaling.Shift), FloatTensor.CopyOf(run.Scaling.Scale), settings.HalfPrecisionGradients);
+            run.Scaling.Kind, FloatTensor.CopyOf(run.Scaling.Shift), FloatTensor.CopyOf(run.Scaling.Scale), _channel?.Endpoint);
         _roster = Context.ActorOf(WorkerRoster.Props(_setup, settings.DiscoverClusterWorkers, settings.SuspendedProbe), "roster");
-        WaitingForWorkers(step: null, pauseRequested: false);
+        if (problem is null) WaitingForWorkers(step: null, pauseRequested: false);
+        else Fail(problem);
     }
 
     /// <summary>Props for a coordinator.</summary>
@@ -56,7 +80,11 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <inheritdoc/>
-    protected override void PostStop() => _timing.Dispose();
+    protected override void PostStop()
+    {
+        _timing.Dispose();
+        _channel?.Dispose();
+    }
 
     // ---- States ---------------------------------------------------------------------------
 
@@ -125,6 +153,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private void Finished()
     {
         Timers.CancelAll();
+        _stepWeights?.Release();
+        _stepWeights = null;
         // A step in flight is abandoned: its gather stops, and late answers to it are ignored.
         foreach (var child in Context.GetChildren().Where(c => !c.Equals(_roster))) Context.Stop(child);
         _roster.Tell(RunOver.Instance);
@@ -132,6 +162,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         {
             Receive<RegisterWorker>(message => _roster.Forward(message));
             Receive<ActorIdentity>(message => _roster.Forward(message));
+            Receive<TensorArrived>(frame => _channel?.Pool.Return(frame.Payload));
+            Receive<GradientComputed>(result => result.Sum.Release());
             ReceiveAny(message => _log.Debug("run finished; ignoring {0}", message));
         });
     }
@@ -154,8 +186,10 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<SetupAccepted>(message => _roster.Forward(message));
         Receive<SetupRefused>(message => _roster.Forward(message));
         Receive<ActorIdentity>(message => _roster.Forward(message));
-        Receive<GradientComputed>(result => ToStep(step, result, result.RunId, result.Step, result.Version));
-        Receive<VersionMismatch>(mismatch => ToStep(step, mismatch, mismatch.RunId, mismatch.Step, mismatch.RequestedVersion));
+        Receive<GradientComputed>(result => ToStep(step, result, Sender, result.RunId, result.Step, result.Version));
+        Receive<VersionMismatch>(mismatch => ToStep(step, mismatch, Sender, mismatch.RunId, mismatch.Step, mismatch.RequestedVersion));
+        Receive<TensorArrived>(frame => ToStep(step, frame));
+        Receive<TensorLinkFailed>(LinkFailed);
         Receive<StepGathered>(gathered =>
         {
             if (step is not null && gathered.Step == step.Number) Completed(gathered, pauseRequested);
@@ -166,21 +200,52 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         });
     }
 
-    /// <summary>Hands an answer to the gather of its step, or drops it as another run's or a stale one.</summary>
-    private void ToStep(Step? step, object answer, string runId, long number, long version)
+    /// <summary>Hands an answer from <paramref name="worker"/> to the gather of its step, or drops it as another run's or a stale one.</summary>
+    private void ToStep(Step? step, object answer, IActorRef worker, string runId, long number, long version)
     {
         if (runId != _setup.RunId)
-            _log.Warning("dropping a result for run {0} from {1}", runId, Sender.Path);
+            _log.Warning("dropping a result for run {0} from {1}", runId, worker.Path);
         else if (step is null || number != step.Number || version != step.Number) // a step starts from the weights version of its number
-            _log.Info("dropping a stale result for step {0}, version {1} from {2} (now at step {3})", number, version, Sender.Path, step?.Number ?? _run.Version);
+            _log.Info("dropping a stale result for step {0}, version {1} from {2} (now at step {3})", number, version, worker.Path, step?.Number ?? _run.Version);
         else
-            step.Gather.Forward(answer);
+        {
+            step.Gather.Tell(answer, worker);
+            return;
+        }
+        if (answer is GradientComputed dropped) dropped.Sum.Release();
+    }
+
+    /// <summary>A frame of the tensor channel: a worker's node sum, which becomes its <see cref="GradientComputed"/>.</summary>
+    private void ToStep(Step? step, TensorArrived frame)
+    {
+        var header = frame.Header;
+        if (!_byEndpoint.TryGetValue(frame.Peer, out var worker) || header.Kind != FrameKind.NodeSum)
+        {
+            _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}, which is not a worker of this run", header.Kind, header.Step, frame.Peer);
+            _channel!.Pool.Return(frame.Payload);
+            return;
+        }
+        var result = new GradientComputed(header.Run == _runGuid ? _setup.RunId : header.Run.ToString("N"), header.Step, header.Version, header.NodeStart, header.NodeSize,
+            header.SampleCount, header.LossSum, header.CorrectCount, FloatTensor.Pooled(frame.Payload, _channel!.Pool.Return), header.ComputeSeconds);
+        ToStep(step, result, worker, result.RunId, result.Step, result.Version);
+    }
+
+    /// <summary>The channel to or from a worker failed: the roster sets the worker aside, as when its node's connection drops.</summary>
+    private void LinkFailed(TensorLinkFailed failed)
+    {
+        if (_byEndpoint.TryGetValue(failed.Peer, out var worker)) _roster.Tell(new TensorLinkLost(worker, failed.Reason));
     }
 
     /// <summary>The roster's news: the ready workers, passed on to the step in flight.</summary>
     private void Staffing(Step? step, IRosterNews news)
     {
         _ready = news.Ready;
+        if (news is WorkerReady { TensorEndpoint: { } endpoint } ready)
+        {
+            if (_endpoints.Remove(ready.Worker, out var old)) _byEndpoint.Remove(old);
+            _endpoints[ready.Worker] = endpoint;
+            _byEndpoint[endpoint] = ready.Worker;
+        }
         step?.Gather.Tell(news);
     }
 
@@ -204,11 +269,22 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         var plan = new StepPlan(_run.Version, _run.Epoch, _run.BatchIndex * _run.Settings.BatchSize, _run.CurrentBatch.Length,
             _run.Settings.ChunkSize, _run.Settings.Architecture.ParameterCount);
         _run.BeginStep();
-        var weights = new WeightsUpdate(_setup.RunId, _run.Version, FloatTensor.CopyOf(_run.Parameters));
+        _stepWeights?.Release();
+        _stepWeights = Snapshot(_run.Parameters);
+        var weights = new WeightsUpdate(_setup.RunId, _run.Version, _stepWeights);
         var compute = new StepGather.ComputeSettings(_settings.StepDeadline, _settings.MaxAttempts);
-        var step = new Step(Context.ActorOf(StepGather.Props(plan, weights, _ready, compute, _pool), $"step-{plan.Number}"), plan.Number);
+        var step = new Step(Context.ActorOf(StepGather.Props(plan, weights, _ready, compute, _pool, _route, _endpoints), $"step-{plan.Number}"), plan.Number);
         if (_ready.Count == 0) WaitingForWorkers(step, pauseRequested);
         else Training(step, pauseRequested);
+    }
+
+    /// <summary>The weights a step sends out: a pooled copy when they travel over the channel (held until the step is over and every send is written), else a plain one.</summary>
+    private FloatTensor Snapshot(float[] parameters)
+    {
+        if (_channel is null) return FloatTensor.CopyOf(parameters);
+        var array = _channel.Pool.Rent(parameters.Length);
+        parameters.CopyTo(array, 0);
+        return FloatTensor.Pooled(array, _channel.Pool.Return);
     }
 
     /// <summary>

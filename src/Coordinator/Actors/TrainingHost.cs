@@ -52,7 +52,8 @@ public static class TrainingHost
 
     /// <summary>
     /// Loopback mode: the coordinator node and <paramref name="workers"/> worker nodes, each its own
-    /// actor system on 127.0.0.1 in this process, talking over TCP through the real serializers.
+    /// actor system on 127.0.0.1 in this process, talking over TCP through the real serializers and
+    /// tensor channels.
     /// </summary>
     public static async Task<TrainingFinished> RunLoopbackAsync(
         TrainingRun run, int workers, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
@@ -65,7 +66,7 @@ public static class TrainingHost
         var nodes = new List<ActorSystem>();
         try
         {
-            var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true }, onEpoch);
+            var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true, Channel = coordinatorNode.Channel }, onEpoch);
             var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
             var workerNode = new NodeSettings(NodeSettings.WorkerRole, "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
             for (var i = 0; i < workers; i++)
@@ -103,7 +104,7 @@ public static class TrainingHost
         var system = StartCoordinatorNode(cluster, null);
         try
         {
-            var (_, done) = StartCoordinator(system, run, settings with { DiscoverClusterWorkers = true }, onEpoch);
+            var (_, done) = StartCoordinator(system, run, settings with { DiscoverClusterWorkers = true, Channel = cluster.Channel }, onEpoch);
             onListening?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
             return await WaitAsync(system, done, cancellationToken).ConfigureAwait(false);
         }

@@ -79,6 +79,11 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<ClusterEvent.IReachabilityEvent>(_ => { });
         Receive<DisassociatedEvent>(lost => Suspend(lost.RemoteAddress));
+        Receive<TensorLinkLost>(lost =>
+        {
+            if (_workers.TryGetValue(lost.Worker, out var standing) && _nodes.ContainsValue(lost.Worker))
+                Suspend(lost.Worker, standing, $"the tensor channel to worker {lost.Worker.Path} failed ({lost.Reason}); setting it aside until it answers again or is removed");
+        });
         Receive<Probe>(_ => ProbeSuspended());
 
         Receive<RunOver>(_ => Dismissing());
@@ -146,6 +151,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
     {
         if (accepted.RunId != _setup.RunId || !_workers.TryGetValue(worker, out var standing) || standing.SetUp) return;
         standing.SetUp = true;
+        standing.TensorEndpoint = accepted.TensorEndpoint;
         if (standing.Suspended) return; // it is ready once its connection is back
         MarkReady(worker, "ready");
     }
@@ -162,7 +168,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
     {
         _ready = _ready.Add(worker);
         _log.Info("worker {0} {1} ({2} ready)", worker.Path, what, _ready.Count);
-        _coordinator.Tell(new WorkerReady(worker, _ready));
+        _coordinator.Tell(new WorkerReady(worker, _ready, _workers[worker].TensorEndpoint));
     }
 
     private void RemoveNode(Member member, string why)
@@ -181,10 +187,16 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
     /// <summary>The node's connection dropped: no work for its worker until it answers again (or the node is removed).</summary>
     private void Suspend(Address address)
     {
-        if (!_nodes.TryGetValue(address, out var worker) || !_workers.TryGetValue(worker, out var standing) || standing.Suspended) return;
+        if (!_nodes.TryGetValue(address, out var worker) || !_workers.TryGetValue(worker, out var standing)) return;
+        Suspend(worker, standing, $"lost the connection to worker node {address}; setting it aside until it answers again or is removed");
+    }
+
+    private void Suspend(IActorRef worker, Standing standing, string what)
+    {
+        if (standing.Suspended) return;
         standing.Suspended = true;
         if (!Timers.IsTimerActive(Probe.Key)) Timers.StartPeriodicTimer(Probe.Key, Probe.Instance, _probeInterval);
-        NoLongerReady(worker, $"lost the connection to worker node {address}; setting it aside until it answers again or is removed");
+        NoLongerReady(worker, what);
     }
 
     private void NoLongerReady(IActorRef worker, string what)
@@ -213,10 +225,11 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
         MarkReady(worker, "answers again");
     }
 
-    /// <summary>Where a known worker stands: set up (it accepted the run), suspended (its connection dropped).</summary>
+    /// <summary>Where a known worker stands: set up (it accepted the run, naming its tensor endpoint), suspended (its connection dropped).</summary>
     private sealed class Standing
     {
         public bool SetUp { get; set; }
+        public string? TensorEndpoint { get; set; }
         public bool Suspended { get; set; }
     }
 

@@ -91,10 +91,6 @@ internal sealed class TrainCommand
     {
         Description = "Run the workers as separate nodes on 127.0.0.1 in this process, talking over TCP",
     };
-    private readonly Option<bool> _halfGradients = new("--half-gradients")
-    {
-        Description = "Workers send gradient sums rounded to half precision: half the gradient bytes, but the model bits then depend on the number of workers (docs/protocol.md, \"Half-precision gradients\")",
-    };
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
@@ -110,7 +106,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _halfGradients, _targetAccuracy, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _targetAccuracy, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -167,7 +163,6 @@ internal sealed class TrainCommand
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
-            HalfPrecisionGradients: result.GetValue(_halfGradients),
             TargetAccuracy: result.GetValue(_targetAccuracy));
         var stats = result.GetValue(_stats);
         Action<EpochReport>? onEpoch = quiet ? null : r =>

@@ -16,6 +16,7 @@ namespace Backprop.Clustering;
 /// <param name="MaximumFrameBytes">Largest message this node sends or accepts.</param>
 /// <param name="ConfigFile">Extra HOCON that overrides everything else.</param>
 /// <param name="LogLevel">Akka's log level: WARNING by default, INFO to see membership and every worker event.</param>
+/// <param name="DataPort">The tensor channel's TCP port (0: any free port), on the same host as the cluster port.</param>
 public sealed record NodeSettings(
     string Role,
     string Host = "127.0.0.1",
@@ -24,8 +25,12 @@ public sealed record NodeSettings(
     string? Coordinator = null,
     int MaximumFrameBytes = NodeSettings.DefaultMaximumFrameBytes,
     string? ConfigFile = null,
-    string LogLevel = "WARNING")
+    string LogLevel = "WARNING",
+    int DataPort = 0)
 {
+    /// <summary>Where this node's tensor channel listens: <see cref="Host"/> and <see cref="DataPort"/>, reached at <see cref="PublicHost"/>.</summary>
+    public Channel.ChannelSettings Channel => new(Host, DataPort, PublicHost);
+
     /// <summary>The actor system's name on every node.</summary>
     public const string SystemName = "backprop";
     /// <summary>The coordinator's port unless told otherwise.</summary>

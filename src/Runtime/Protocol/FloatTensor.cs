@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace Backprop.Protocol;
 
 /// <summary>
@@ -7,70 +5,56 @@ namespace Backprop.Protocol;
 /// message must never hold an array its sender may still write: a tensor is made from a copy (or
 /// from an array whose ownership passes to it) and only ever read.
 /// </summary>
+/// <remarks>
+/// A tensor may also live in a pooled array (<see cref="Pooled"/>): whoever holds it calls
+/// <see cref="Hold"/> and <see cref="Release"/> around its use, and the last release gives the array
+/// back. A tensor made any other way ignores both.
+/// </remarks>
 public sealed class FloatTensor
 {
     private readonly float[] _values;
+    private readonly Action<float[]>? _giveBack;
+    private int _holds = 1;
 
-    private FloatTensor(float[] values, bool halfPrecision)
+    private FloatTensor(float[] values, Action<float[]>? giveBack = null)
     {
         _values = values;
-        IsHalfPrecision = halfPrecision;
+        _giveBack = giveBack;
     }
+
+    /// <summary>
+    /// A tensor over the pooled array <paramref name="values"/>, held once by the caller; the last
+    /// <see cref="Release"/> hands the array to <paramref name="giveBack"/>.
+    /// </summary>
+    public static FloatTensor Pooled(float[] values, Action<float[]> giveBack) => new(values, giveBack);
+
+    /// <summary>One more holder of a pooled tensor (for example a send in flight); returns this tensor.</summary>
+    public FloatTensor Hold()
+    {
+        if (_giveBack is not null) Interlocked.Increment(ref _holds);
+        return this;
+    }
+
+    /// <summary>A holder is done with a pooled tensor; the last one gives the array back. It must not be read afterwards.</summary>
+    public void Release()
+    {
+        if (_giveBack is not null && Interlocked.Decrement(ref _holds) == 0) _giveBack(_values);
+    }
+
+    /// <summary>The array behind the tensor, for a transport that writes it out; never written.</summary>
+    internal float[] Array => _values;
 
     /// <summary>A tensor holding a copy of <paramref name="values"/>.</summary>
-    public static FloatTensor CopyOf(ReadOnlySpan<float> values) => new(values.ToArray(), halfPrecision: false);
-
-    /// <summary>
-    /// A copy of <paramref name="values"/> rounded to half precision (IEEE binary16), which the wire
-    /// then carries in 2 bytes a value. The rounding happens here, not in the serializer, so a
-    /// message gives the same numbers whether it crosses the network or not. Values too large for
-    /// half precision (beyond ±65504) keep full precision for the whole tensor instead.
-    /// </summary>
-    public static FloatTensor RoundedToHalf(ReadOnlySpan<float> values)
-    {
-        var rounded = new float[values.Length];
-        RoundToHalf(values, rounded);
-        // A finite value beyond the half range became infinite: keep the whole tensor in full precision.
-        var largest = TensorPrimitives.MaxMagnitude(rounded.AsSpan());
-        if (float.IsInfinity(largest) || float.IsNaN(largest))
-        {
-            for (var i = 0; i < values.Length; i++)
-            {
-                if (float.IsInfinity(rounded[i]) && float.IsFinite(values[i])) return CopyOf(values);
-            }
-        }
-        return new FloatTensor(rounded, halfPrecision: true);
-    }
-
-    /// <summary>
-    /// <paramref name="rounded"/>[i] ← (float)(Half)<paramref name="values"/>[i], vectorized
-    /// (<see cref="TensorPrimitives"/>, through a small stack buffer of halves): the same bits as the
-    /// casts, which the tests hold it to.
-    /// </summary>
-    internal static void RoundToHalf(ReadOnlySpan<float> values, Span<float> rounded)
-    {
-        Span<Half> halves = stackalloc Half[HalfBlock];
-        for (var start = 0; start < values.Length; start += HalfBlock)
-        {
-            var count = Math.Min(HalfBlock, values.Length - start);
-            TensorPrimitives.ConvertToHalf(values.Slice(start, count), halves[..count]);
-            TensorPrimitives.ConvertToSingle(halves[..count], rounded.Slice(start, count));
-        }
-    }
-
-    private const int HalfBlock = 2048;
+    public static FloatTensor CopyOf(ReadOnlySpan<float> values) => new(values.ToArray());
 
     /// <summary>
     /// A tensor that takes <paramref name="values"/> over: the caller must not keep or write the
     /// array afterwards (for deserializers, which allocate a fresh array per message).
     /// </summary>
-    public static FloatTensor TakeOwnership(float[] values, bool halfPrecision = false) => new(values, halfPrecision);
+    public static FloatTensor TakeOwnership(float[] values) => new(values);
 
     /// <summary>The values, read-only.</summary>
     public ReadOnlySpan<float> Span => _values;
-
-    /// <summary>Whether every value is exactly representable in half precision (and travels as such).</summary>
-    public bool IsHalfPrecision { get; }
 
     /// <summary>The number of values.</summary>
     public int Length => _values.Length;
@@ -86,5 +70,5 @@ public sealed class FloatTensor
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"FloatTensor[{_values.Length}{(IsHalfPrecision ? ", half" : "")}]";
+    public override string ToString() => $"FloatTensor[{_values.Length}]";
 }

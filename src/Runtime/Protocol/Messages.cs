@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Akka.Actor;
 using Backprop.Data;
 using Backprop.Networks;
 
@@ -13,14 +14,18 @@ namespace Backprop.Protocol;
 //
 //   coordinator                                  worker
 //        |  <- RegisterWorker (local mode)          |
-//        |  SetupRun ->                             |   (architecture, data hash, scaling)
-//        |  <- SetupAccepted / SetupRefused         |
-//        |  WeightsUpdate(version) ->               |   once per version, before any work on it
+//        |  SetupRun ->                             |   (architecture, data hash, scaling, tensor endpoint)
+//        |  <- SetupAccepted / SetupRefused         |   (the worker's tensor endpoint)
+//        |  WeightsUpdate(version) =>               |   once per version, before any work on it
 //        |  ComputeGradient(step, version, node) -> |   a node = an aligned block of chunks
-//        |  <- GradientComputed / VersionMismatch   |
+//        |  <= GradientComputed                     |
+//        |  <- VersionMismatch                      |
 //        |  RunFinished ->                          |
+//
+//   -> Akka (control plane);  => the tensor channel between processes (Backprop.Channel), a plain
+//   message inside one process.
 
-/// <summary>A message that carries tensors: it travels through <see cref="ProtocolSerializer"/> (header + raw floats).</summary>
+/// <summary>A control message that carries (small) tensors: it travels through <see cref="ProtocolSerializer"/> (header + raw floats).</summary>
 public interface ITensorMessage;
 
 /// <summary>A small control message: it travels through Hyperion, limited to the protocol's own types.</summary>
@@ -47,7 +52,7 @@ public sealed class RegisterWorker : IControlMessage
 /// <param name="Scaling">The feature scaling to apply to the worker's raw data.</param>
 /// <param name="ScalingShift">Per-feature shift.</param>
 /// <param name="ScalingScale">Per-feature factor.</param>
-/// <param name="HalfPrecisionGradients">Send gradient sums rounded to half precision (half the bytes).</param>
+/// <param name="TensorEndpoint">The coordinator's tensor channel (host:port); null when the workers run in its process and tensors travel as messages.</param>
 public sealed record SetupRun(
     string RunId,
     ImmutableArray<int> LayerSizes,
@@ -61,7 +66,7 @@ public sealed record SetupRun(
     ScalingKind Scaling,
     FloatTensor ScalingShift,
     FloatTensor ScalingScale,
-    bool HalfPrecisionGradients = false) : ITensorMessage
+    string? TensorEndpoint = null) : ITensorMessage
 {
     /// <summary>The architecture these fields describe (throws <see cref="ArgumentException"/> if they are invalid).</summary>
     public Architecture ToArchitecture() => new(LayerSizes, Hidden, Output, Cost);
@@ -70,14 +75,18 @@ public sealed record SetupRun(
     public FeatureScaling ToFeatureScaling() => new(Scaling, ScalingShift.Span.ToArray(), ScalingScale.Span.ToArray());
 }
 
-/// <summary>The worker holds the announced data and is ready for work.</summary>
-public sealed record SetupAccepted(string RunId) : IControlMessage;
+/// <summary>The worker holds the announced data and is ready for work; its tensor channel (host:port) is at <paramref name="TensorEndpoint"/> (null in the coordinator's process).</summary>
+public sealed record SetupAccepted(string RunId, string? TensorEndpoint = null) : IControlMessage;
 
 /// <summary>The worker cannot take part (for example it holds other data); the reason names both hashes.</summary>
 public sealed record SetupRefused(string RunId, string Reason) : IControlMessage;
 
-/// <summary>The weights and biases of one version, broadcast once per version.</summary>
-public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Parameters) : ITensorMessage;
+/// <summary>
+/// The weights and biases of one version, broadcast once per version: a message to a worker in the
+/// coordinator's process, a <see cref="Channel.FrameKind.Weights"/> frame of the tensor channel to
+/// any other. Never serialized.
+/// </summary>
+public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Parameters) : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// Compute the summed gradient of one node of the chunk tree: samples
@@ -90,9 +99,14 @@ public sealed record ComputeGradient(string RunId, long Step, long Version, int 
 /// The answer to <see cref="ComputeGradient"/>: Σ ∂C/∂θ, Σ C(x) and the correct count over the
 /// node's samples, and how long the worker computed (for the step-time breakdown).
 /// </summary>
+/// <remarks>
+/// In the coordinator's process it is a message; from any other it is a
+/// <see cref="Channel.FrameKind.NodeSum"/> frame of the tensor channel, which the coordinator turns
+/// back into this message. Never serialized.
+/// </remarks>
 public sealed record GradientComputed(
     string RunId, long Step, long Version, int NodeStart, int NodeSize,
-    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum, double ComputeSeconds = 0) : ITensorMessage;
+    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum, double ComputeSeconds = 0) : INoSerializationVerificationNeeded;
 
 /// <summary>The worker does not hold the version a request names; it computed nothing.</summary>
 public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int NodeSize, long RequestedVersion, long HeldVersion) : IControlMessage;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Collections.Immutable;
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Serialization;
 using System.Text;
@@ -12,10 +11,11 @@ using Backprop.Networks;
 namespace Backprop.Protocol;
 
 /// <summary>
-/// The wire format of every message that carries tensors (<see cref="ITensorMessage"/>): a
-/// one-letter manifest names the type, the payload is a few little-endian fields followed by the
-/// tensors (an int32 count, an encoding byte — 0 float32, 1 float16 — then the raw little-endian
-/// values). No reflection, no per-element boxing. Malformed input throws <see cref="SerializationException"/> naming what is
+/// The wire format of the one control message that carries tensors (<see cref="ITensorMessage"/>:
+/// <see cref="SetupRun"/>, with the feature scaling): a one-letter manifest names the type, the
+/// payload is a few little-endian fields followed by the tensors (an int32 count, an encoding
+/// byte — 0, float32 — then the raw little-endian values). Weights and gradients do not travel
+/// through Akka at all: they take the tensor channel (Backprop.Channel). No reflection, no per-element boxing. Malformed input throws <see cref="SerializationException"/> naming what is
 /// wrong; Akka drops that message and keeps the connection.
 /// </summary>
 public sealed class ProtocolSerializer : SerializerWithStringManifest
@@ -23,13 +23,8 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     /// <summary>The serializer id (ids up to 100 are Akka's).</summary>
     public const int Id = 2701;
 
-    private const string SetupManifest = "S", WeightsManifest = "W", GradientManifest = "G";
-    private const byte SingleEncoding = 0, HalfEncoding = 1;
-
-    // The last weights broadcast and its bytes: one broadcast object goes to every worker, so it
-    // is serialized once, not once per worker.
-    private (WeightsUpdate Message, byte[] Bytes)? _lastWeights;
-    private readonly Lock _lastWeightsLock = new();
+    private const string SetupManifest = "S";
+    private const byte SingleEncoding = 0;
 
     /// <summary>Created by Akka from configuration.</summary>
     public ProtocolSerializer(ExtendedActorSystem system) : base(system) { }
@@ -41,8 +36,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         SetupRun => SetupManifest,
-        WeightsUpdate => WeightsManifest,
-        GradientComputed => GradientManifest,
         _ => throw new ArgumentException($"{o.GetType()} is not a tensor message", nameof(o)),
     };
 
@@ -50,86 +43,27 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public override byte[] ToBinary(object obj)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var bytes = Serialize(obj);
+        var bytes = obj is SetupRun setup ? Write(setup) : throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj));
         WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         WireMetrics.BytesWritten.Add(bytes.Length);
         return bytes;
-    }
-
-    private byte[] Serialize(object obj)
-    {
-        switch (obj)
-        {
-            case WeightsUpdate w:
-                lock (_lastWeightsLock)
-                {
-                    if (_lastWeights is { } last && ReferenceEquals(last.Message, w)) return last.Bytes;
-                }
-                var bytes = Write(w);
-                lock (_lastWeightsLock) _lastWeights = (w, bytes);
-                return bytes;
-            case SetupRun s:
-                return Write(s);
-            case GradientComputed g:
-                return Write(g);
-            default:
-                throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj));
-        }
     }
 
     /// <inheritdoc/>
     public override object FromBinary(byte[] bytes, string manifest)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var message = Deserialize(bytes, manifest);
+        var reader = new WireReader(bytes, manifest);
+        var message = manifest == SetupManifest ? ReadSetup(ref reader) : throw new SerializationException($"unknown protocol manifest '{manifest}'");
+        reader.End();
         WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         WireMetrics.BytesRead.Add(bytes.Length);
         return message;
     }
 
-    private static object Deserialize(byte[] bytes, string manifest)
-    {
-        var reader = new WireReader(bytes, manifest);
-        object message = manifest switch
-        {
-            SetupManifest => ReadSetup(ref reader),
-            WeightsManifest => new WeightsUpdate(reader.String(), reader.Int64(), reader.Tensor()),
-            GradientManifest => new GradientComputed(reader.String(), reader.Int64(), reader.Int64(), reader.Int32(), reader.Int32(),
-                reader.Int32(), reader.Double(), reader.Int32(), ComputeSeconds: reader.Double(), Sum: reader.Tensor()),
-            _ => throw new SerializationException($"unknown protocol manifest '{manifest}'"),
-        };
-        reader.End();
-        return message;
-    }
-
-    private static byte[] Write(WeightsUpdate w)
-    {
-        var writer = new WireWriter(Size(w.RunId) + 8 + Size(w.Parameters));
-        writer.String(w.RunId);
-        writer.Int64(w.Version);
-        writer.Tensor(w.Parameters);
-        return writer.Done();
-    }
-
-    private static byte[] Write(GradientComputed g)
-    {
-        var writer = new WireWriter(Size(g.RunId) + 8 + 8 + 4 * 4 + 8 + 8 + Size(g.Sum));
-        writer.String(g.RunId);
-        writer.Int64(g.Step);
-        writer.Int64(g.Version);
-        writer.Int32(g.NodeStart);
-        writer.Int32(g.NodeSize);
-        writer.Int32(g.SampleCount);
-        writer.Double(g.LossSum);
-        writer.Int32(g.CorrectCount);
-        writer.Double(g.ComputeSeconds);
-        writer.Tensor(g.Sum);
-        return writer.Done();
-    }
-
     private static byte[] Write(SetupRun s)
     {
-        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale) + 1);
+        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale) + Size(s.TensorEndpoint ?? ""));
         writer.String(s.RunId);
         writer.Int32(s.LayerSizes.Length);
         foreach (var n in s.LayerSizes) writer.Int32(n);
@@ -143,7 +77,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         writer.Byte((byte)s.Scaling);
         writer.Tensor(s.ScalingShift);
         writer.Tensor(s.ScalingScale);
-        writer.Byte(s.HalfPrecisionGradients ? (byte)1 : (byte)0);
+        writer.String(s.TensorEndpoint ?? "");
         return writer.Done();
     }
 
@@ -157,17 +91,12 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         return new SetupRun(runId, ImmutableArray.Create(sizes),
             reader.Enum<Activation>(), reader.Enum<Activation>(), reader.Enum<Cost>(),
             reader.Int32(), reader.Int32(), reader.Int32(), reader.String(), reader.Enum<ScalingKind>(),
-            reader.Tensor(), reader.Tensor(), reader.Byte() switch
-            {
-                0 => false,
-                1 => true,
-                var b => throw new SerializationException($"SetupRun: half-precision flag {b}"),
-            });
+            reader.Tensor(), reader.Tensor(), reader.String() is { Length: > 0 } endpoint ? endpoint : null);
     }
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);
 
-    private static int Size(FloatTensor t) => 4 + 1 + (t.IsHalfPrecision ? 2 : 4) * t.Length;
+    private static int Size(FloatTensor t) => 4 + 1 + 4 * t.Length;
 
     /// <summary>Appends little-endian fields to a buffer of known size.</summary>
     private ref struct WireWriter(int size)
@@ -206,14 +135,6 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             Int32(tensor.Length);
             if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian machines are not supported");
-            if (tensor.IsHalfPrecision)
-            {
-                Byte(HalfEncoding);
-                var halves = MemoryMarshal.Cast<byte, Half>(_bytes.AsSpan(_position, 2 * tensor.Length));
-                TensorPrimitives.ConvertToHalf(tensor.Span, halves);
-                _position += 2 * tensor.Length;
-                return;
-            }
             Byte(SingleEncoding);
             MemoryMarshal.AsBytes(tensor.Span).CopyTo(_bytes.AsSpan(_position));
             _position += 4 * tensor.Length;
@@ -261,16 +182,11 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             var count = Int32();
             var encoding = Byte();
-            if (encoding is not (SingleEncoding or HalfEncoding))
+            if (encoding != SingleEncoding)
                 throw new SerializationException($"protocol message '{manifest}': unknown tensor encoding {encoding}");
-            var width = encoding == HalfEncoding ? 2 : 4;
-            if (count < 0 || count > (_bytes.Length - _position) / width)
+            if (count < 0 || count > (_bytes.Length - _position) / 4)
                 throw new SerializationException($"protocol message '{manifest}' is truncated: a tensor of {count} values does not fit in the {_bytes.Length - _position} bytes left");
-            if (encoding == SingleEncoding) return FloatTensor.TakeOwnership(MemoryMarshal.Cast<byte, float>(Take(4 * count)).ToArray());
-            var halves = MemoryMarshal.Cast<byte, Half>(Take(2 * count));
-            var values = new float[count];
-            TensorPrimitives.ConvertToSingle(halves, values);
-            return FloatTensor.TakeOwnership(values, halfPrecision: true);
+            return FloatTensor.TakeOwnership(MemoryMarshal.Cast<byte, float>(Take(4 * count)).ToArray());
         }
 
         public readonly void End()

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Event;
+using Backprop.Channel;
 using Backprop.Data;
 using Backprop.Engine;
 using Backprop.Networks;
@@ -13,13 +15,20 @@ namespace Backprop.Worker;
 /// gradient of whatever node of a batch the coordinator asks for.
 /// </summary>
 /// <remarks>
-/// A request names the weights version it is for. Weights and requests come from the same
-/// coordinator, and Akka keeps the order of messages between two actors, so the version a request
-/// names has always arrived first. Should it not be the one held (a lost broadcast, a restart),
-/// the worker computes nothing and answers <see cref="VersionMismatch"/>; the coordinator sends the
-/// weights again and repeats the request.
+/// <para>
+/// A worker in another process than its coordinator opens a tensor channel (<see cref="TensorChannel"/>):
+/// the weights come in over it and the gradient sums go out over it, while setup and requests come
+/// through Akka. A worker in the coordinator's process gets and sends both as messages.
+/// </para>
+/// <para>
+/// A request names the weights version it is for. A request for a version that has not arrived yet
+/// (over the channel, the weights may come after the request) waits, stashed, until it does. A
+/// request for an older version than the one held (a lost broadcast, a restart) computes nothing
+/// and is answered <see cref="VersionMismatch"/>; the coordinator sends the weights again and
+/// repeats the request.
+/// </para>
 /// </remarks>
-public sealed class GradientWorker : ReceiveActor
+public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
 {
     private readonly IActorRef _coordinator;
     private readonly Func<FeatureScaling, DataSet> _loadData;
@@ -27,7 +36,11 @@ public sealed class GradientWorker : ReceiveActor
     private readonly long _maximumFrameBytes;
     private readonly Action? _onRunFinished;
     private readonly Action<string>? _onRefused;
+    private readonly ChannelSettings? _channelSettings;
+    private readonly ConcurrentBag<GradientSum> _spareSums = [];   // sums whose frames have been written
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private TensorChannel? _channel;
+    private Guid _runGuid;
 
     private string? _runId;
     private SetupRun? _setup;
@@ -47,9 +60,11 @@ public sealed class GradientWorker : ReceiveActor
     /// <paramref name="onRunFinished"/> when its run ends and <paramref name="onRefused"/> with the
     /// reason when it refuses a run.
     /// </summary>
-    public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads, long maximumFrameBytes, Action? onRunFinished, Action<string>? onRefused)
+    public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads, long maximumFrameBytes, Action? onRunFinished, Action<string>? onRefused,
+        ChannelSettings? channel)
     {
         _onRefused = onRefused;
+        _channelSettings = channel;
         _coordinator = coordinator;
         _loadData = loadData;
         _threads = Math.Max(1, threads);
@@ -59,20 +74,42 @@ public sealed class GradientWorker : ReceiveActor
         Receive<WeightsUpdate>(HandleWeights);
         Receive<ComputeGradient>(HandleCompute);
         Receive<RunFinished>(HandleRunFinished);
+        Receive<TensorArrived>(HandleFrame);
+        Receive<TensorLinkFailed>(failed => _log.Warning("tensor channel: {0} {1}", failed.Peer, failed.Reason));
     }
 
-    /// <summary>Props for a worker; give it <see cref="RuntimeConfig.WorkerDispatcher"/> so that it runs on a thread of its own.</summary>
+    /// <summary>
+    /// Props for a worker; give it <see cref="RuntimeConfig.WorkerDispatcher"/> so that it runs on a
+    /// thread of its own. With <paramref name="channel"/> it listens for tensors there (a worker node);
+    /// without, it exchanges them as messages (a worker in the coordinator's process).
+    /// </summary>
     public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads,
-        long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null) =>
-        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused));
+        long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null, ChannelSettings? channel = null) =>
+        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused, channel));
 
     /// <summary>The number of threads each gradient computation may use.</summary>
     public int Threads => _threads;
 
     /// <inheritdoc/>
+    public IStash Stash { get; set; } = null!;
+
+    /// <inheritdoc/>
     protected override void PreStart()
     {
+        if (_channelSettings is not null)
+        {
+            var log = _log;
+            _channel = TensorChannel.Open(_channelSettings, new ActorInbox(Self), message => log.Warning(message));
+            _log.Info("tensor channel listening at {0}", _channel.Endpoint);
+        }
         if (!_coordinator.IsNobody()) _coordinator.Tell(RegisterWorker.Instance);
+    }
+
+    /// <inheritdoc/>
+    protected override void PostStop()
+    {
+        _channel?.Dispose();
+        _weights?.Release();
     }
 
     private void HandleSetup(SetupRun setup)
@@ -108,7 +145,7 @@ public sealed class GradientWorker : ReceiveActor
             return;
         }
         var frame = Clustering.NodeSettings.FrameBytesFor(architecture.ParameterCount);
-        if (frame > _maximumFrameBytes)
+        if (setup.TensorEndpoint is null && frame > _maximumFrameBytes)
         {
             Refuse(setup, $"the model's {architecture.ParameterCount:N0} parameters need messages of {frame:N0} bytes, more than this worker's maximum frame of {_maximumFrameBytes:N0} bytes (start it with --max-frame-size {frame})");
             return;
@@ -119,14 +156,20 @@ public sealed class GradientWorker : ReceiveActor
             _engine = new BatchEngine(architecture, setup.ChunkSize, _threads);
             _sum = new GradientSum(architecture.ParameterCount);
         }
+        if (setup.TensorEndpoint is not null && (_channel is null || !Guid.TryParseExact(setup.RunId, "N", out _runGuid)))
+        {
+            Refuse(setup, _channel is null ? "this worker has no tensor channel" : $"the run id '{setup.RunId}' is not a GUID");
+            return;
+        }
+        if (_channel is not null) _channel.MaximumValues = architecture.ParameterCount;
         _runId = setup.RunId;
         _setup = setup;
         _data = data;
-        _weights = null;
-        _version = -1;
+        ReplaceWeights(null, -1);
         _orderEpoch = -1;
+        Stash.ClearStash();
         _log.Info("joined run {0}: {1}, {2} samples", setup.RunId, architecture, data.Count);
-        Sender.Tell(new SetupAccepted(setup.RunId));
+        Sender.Tell(new SetupAccepted(setup.RunId, _channel?.Endpoint));
     }
 
     private void Refuse(SetupRun setup, string reason)
@@ -141,15 +184,38 @@ public sealed class GradientWorker : ReceiveActor
         if (update.RunId != _runId)
         {
             _log.Warning("ignoring weights for run {0}: this worker is set up for {1}", update.RunId, _runId ?? "no run");
+            update.Parameters.Release();
             return;
         }
         if (update.Parameters.Length != _engine!.Architecture.ParameterCount)
         {
             _log.Error("ignoring weights version {0}: {1} values for a network of {2}", update.Version, update.Parameters.Length, _engine.Architecture.ParameterCount);
+            update.Parameters.Release();
             return;
         }
-        _weights = update.Parameters; // immutable: kept by reference, never written
-        _version = update.Version;
+        ReplaceWeights(update.Parameters, update.Version); // immutable: kept by reference, never written
+        Stash.UnstashAll();
+    }
+
+    private void ReplaceWeights(FloatTensor? weights, long version)
+    {
+        _weights?.Release();
+        (_weights, _version) = (weights, version);
+    }
+
+    /// <summary>A frame from the tensor channel: the weights from this run's coordinator, and nothing else.</summary>
+    private void HandleFrame(TensorArrived frame)
+    {
+        var header = frame.Header;
+        var setup = _setup;
+        if (setup?.TensorEndpoint is null || frame.Peer != setup.TensorEndpoint || header.Run != _runGuid || header.Kind != FrameKind.Weights)
+        {
+            _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}: this worker takes weights from {3} only",
+                header.Kind, header.Step, frame.Peer, setup?.TensorEndpoint ?? "no coordinator yet");
+            _channel!.Pool.Return(frame.Payload);
+            return;
+        }
+        HandleWeights(new WeightsUpdate(setup.RunId, header.Version, FloatTensor.Pooled(frame.Payload, _channel!.Pool.Return)));
     }
 
     private void HandleCompute(ComputeGradient request)
@@ -157,6 +223,11 @@ public sealed class GradientWorker : ReceiveActor
         if (request.RunId != _runId)
         {
             _log.Warning("ignoring work for run {0}: this worker is set up for {1}", request.RunId, _runId ?? "no run");
+            return;
+        }
+        if (request.Version > _version)
+        {
+            Stash.Stash(); // its weights are on their way
             return;
         }
         if (request.Version != _version || _weights is null)
@@ -178,14 +249,22 @@ public sealed class GradientWorker : ReceiveActor
         }
 
         _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
-        var sum = _sum!;
+        var channel = setup.TensorEndpoint is null ? null : _channel;
+        var sum = channel is null ? _sum! : _spareSums.TryTake(out var spare) ? spare : new GradientSum(_engine!.Architecture.ParameterCount);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
-        Sender.Tell(new GradientComputed(
-            request.RunId, request.Step, request.Version, request.NodeStart, request.NodeSize,
-            sum.SampleCount, sum.LossSum, sum.CorrectCount,
-            setup.HalfPrecisionGradients ? FloatTensor.RoundedToHalf(sum.Values) : FloatTensor.CopyOf(sum.Values), seconds));
+        if (channel is null)
+        {
+            Sender.Tell(new GradientComputed(
+                request.RunId, request.Step, request.Version, request.NodeStart, request.NodeSize,
+                sum.SampleCount, sum.LossSum, sum.CorrectCount, FloatTensor.CopyOf(sum.Values), seconds));
+            return;
+        }
+        // Straight from the sum's array onto the connection; the array is reused once it is written.
+        var header = new FrameHeader(FrameKind.NodeSum, _runGuid, request.Step, request.Version, request.NodeStart, request.NodeSize,
+            sum.SampleCount, sum.CorrectCount, sum.LossSum, seconds, sum.Values.Length);
+        channel.Send(setup.TensorEndpoint!, header, sum.Values, () => _spareSums.Add(sum));
     }
 
     private void HandleRunFinished(RunFinished finished)
@@ -193,9 +272,9 @@ public sealed class GradientWorker : ReceiveActor
         if (finished.RunId != _runId) return;
         _log.Info("run {0} finished", finished.RunId);
         _runId = null;
-        _weights = null;
+        ReplaceWeights(null, -1);
         _data = null;
-        _version = -1;
+        Stash.ClearStash();
         _onRunFinished?.Invoke();
     }
 }

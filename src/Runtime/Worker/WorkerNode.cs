@@ -30,7 +30,7 @@ public static class WorkerNode
         if (betweenRuns) NodeSettings.RunIsOver(system);
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
-            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused).WithDispatcher(RuntimeConfig.WorkerDispatcher),
+            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused, cluster.Channel).WithDispatcher(RuntimeConfig.WorkerDispatcher),
             ActorName);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(onJoined, onCoordinatorLost)), "coordinator-watch");
         Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
