@@ -70,7 +70,10 @@ set_net_args() {
 
 # Builds the solution in Release and names its two programs.
 build_release() {
-  dotnet build Backprop.Distributed.sln -c Release -v quiet -nologo >/dev/null
+  local project
+  for project in src/Coordinator src/Worker; do
+    dotnet build "$project" -c Release -v quiet -nologo >/dev/null || { dotnet build "$project" -c Release -v quiet -nologo | grep -E "error" >&2; return 1; }
+  done
   coordinator_dll=src/Coordinator/bin/Release/net10.0/backprop.dll
   worker_dll=src/Worker/bin/Release/net10.0/backprop-worker.dll
 }

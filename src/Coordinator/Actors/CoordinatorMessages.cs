@@ -12,7 +12,7 @@ namespace Backprop.Coordinator.Actors;
 //
 //   WorkerRoster ──WorkerReady / WorkerLost──> TrainingCoordinator ──(forwarded)──> StepGather
 //   TrainingCoordinator ──TensorLinkLost, RunOver──> WorkerRoster
-//   StepGather ──StepGathered / StepFailed──> TrainingCoordinator
+//   StepGather ──StepGathered / StepAllReduced / StepFailed──> TrainingCoordinator
 //   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
 
 /// <summary>What the roster reports: a worker's change, and every ready worker after it, in the order they became ready.</summary>
@@ -44,6 +44,14 @@ internal sealed class RunOver : INoSerializationVerificationNeeded
 /// </summary>
 internal sealed record StepGathered(long Step, GradientSum Sum, GradientSumPool Pool, double StepSeconds, double SlowestComputeSeconds, double ReduceSeconds)
     : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// From an all-reduce step's gather: every node is in and every participant holds the step's sum
+/// (and applies it before the next step). The batch's totals, added along the chunk tree, and the
+/// workers that now hold the next version's replica.
+/// </summary>
+internal sealed record StepAllReduced(long Step, int SampleCount, double LossSum, int CorrectCount, ImmutableList<IActorRef> Participants,
+    double StepSeconds, double SlowestComputeSeconds) : INoSerializationVerificationNeeded;
 
 /// <summary>From a step's gather: a node could not be computed (every attempt failed).</summary>
 internal sealed record StepFailed(long Step, string Reason) : INoSerializationVerificationNeeded;

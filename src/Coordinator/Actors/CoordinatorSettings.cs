@@ -25,6 +25,10 @@ public sealed record CoordinatorSettings(
     public TimeSpan WaitingReport => WaitingReportInterval ?? TimeSpan.FromSeconds(5);
     /// <summary>How often a worker node set aside after a dropped connection is asked whether it is there (1 s).</summary>
     public TimeSpan SuspendedProbe { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How workers in other processes add up a step's sums (workers in the coordinator's process always use the star).</summary>
+    public Backprop.Protocol.ReduceMode Reduce { get; init; } = Backprop.Protocol.ReduceMode.AllReduce;
+    /// <summary>All-reduce: every this many steps the workers' replicas are compared by hash (0: never).</summary>
+    public int StateCheckEvery { get; init; } = 100;
     /// <summary>Where the coordinator's tensor channel listens; null when every worker is in its process (tensors travel as messages).</summary>
     public Backprop.Channel.ChannelSettings? Channel { get; init; }
 }

@@ -53,7 +53,7 @@ internal sealed class WeightsRoute(TensorChannel? channel, Guid run)
 /// Messages to workers go out in the coordinator's name, so a worker answers the coordinator, which
 /// hands the answers of this step, and only those, to this actor.
 /// </remarks>
-internal sealed class StepGather : ReceiveActor, IWithTimers
+internal sealed partial class StepGather : ReceiveActor, IWithTimers
 {
     private readonly StepPlan _plan;
     private readonly WeightsUpdate _weights;
@@ -75,8 +75,9 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
     internal sealed record ComputeSettings(TimeSpan StepDeadline, int MaxAttempts);
 
     public StepGather(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool,
-        WeightsRoute route, IReadOnlyDictionary<IActorRef, string> endpoints)
+        WeightsRoute route, IReadOnlyDictionary<IActorRef, string> endpoints, AllReducePlan? allReduce)
     {
+        _allReduce = allReduce;
         _plan = plan;
         _weights = weights;
         _settings = settings;
@@ -89,9 +90,17 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
         Receive<WorkerReady>(ready =>
         {
             if (ready.TensorEndpoint is { } endpoint) _endpoints[ready.Worker] = endpoint;
-            Join(ready.Worker);
+            if (_allReduce is null) Join(ready.Worker);
+            else JoinAllReduce(ready.Worker);
         });
-        Receive<WorkerLost>(lost => Leave(lost.Worker));
+        Receive<WorkerLost>(lost =>
+        {
+            if (_allReduce is null) Leave(lost.Worker);
+            else RemoveParticipant(lost.Worker, "was lost");
+        });
+        Receive<NodeComputed>(HandleNodeComputed);
+        Receive<StepReduced>(HandleStepReduced);
+        Receive<NeedState>(need => RemoveParticipant(Sender, $"holds version {need.HeldVersion}, not {need.Step}"));
         Receive<Deadline>(_ => HandleDeadline());
     }
 
@@ -100,9 +109,9 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
     /// this process if not given) to the workers' <paramref name="endpoints"/>.
     /// </summary>
     public static Props Props(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool,
-        WeightsRoute? route = null, IReadOnlyDictionary<IActorRef, string>? endpoints = null) =>
+        WeightsRoute? route = null, IReadOnlyDictionary<IActorRef, string>? endpoints = null, AllReducePlan? allReduce = null) =>
         Akka.Actor.Props.Create(() => new StepGather(plan, weights, ready, settings, pool, route ?? WeightsRoute.InProcess,
-            endpoints ?? new Dictionary<IActorRef, string>()));
+            endpoints ?? new Dictionary<IActorRef, string>(), allReduce));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -119,8 +128,9 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
         }
         if (_nodes.Count == 0) // no worker yet: one node for the whole batch, given out when one comes
             _nodes[(0, ChunkTree.RootSize(chunkCount))] = new Node(0, ChunkTree.RootSize(chunkCount), _plan.SampleStart, _plan.SampleCount, null);
+        if (_allReduce is not null) BeginAllReduce();
         // Every ready worker gets this version (idle ones too, so any can take over a node).
-        foreach (var worker in _ready) SendWeights(worker);
+        else foreach (var worker in _ready) SendWeights(worker);
         foreach (var node in _nodes.Values) Assign(node, exclude: null);
         Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
     }
@@ -150,7 +160,7 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
         node.Attempts++;
         node.AssignedTo.Add(target);
         _busy[target] = _busy.GetValueOrDefault(target) + 1;
-        SendWeights(target);
+        if (_allReduce is null) SendWeights(target);
         target.Tell(new ComputeGradient(_weights.RunId, _plan.Number, _weights.Version, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size), _coordinator);
         if (node.Attempts > 1) _log.Info("step {0}: chunks [{1}, {2}) given to {3} (attempt {4})", _plan.Number, node.Start, node.Start + node.Size, target.Path, node.Attempts);
     }
@@ -248,7 +258,8 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
 
     private void HandleDeadline()
     {
-        foreach (var node in _nodes.Values.Where(n => n.Result is null).ToList())
+        if (_allReduce is not null && LaggardsAtDeadline()) return;
+        foreach (var node in _nodes.Values.Where(n => n.Result is null && n.Scalars is null).ToList())
         {
             _log.Warning("step {0}: chunks [{1}, {2}) missed the {3:0.###} s deadline on {4}; giving them to another worker",
                 _plan.Number, node.Start, node.Start + node.Size, _settings.StepDeadline.TotalSeconds, string.Join(", ", node.AssignedTo.Select(w => w.Path.ToString())));
@@ -292,6 +303,9 @@ internal sealed class StepGather : ReceiveActor, IWithTimers
         public List<IActorRef> AssignedTo { get; } = [];
         public int Attempts { get; set; }
         public GradientSum? Result { get; set; }
+        /// <summary>All-reduce: the node's count, cost and correct count, and who computed it (and holds its sum).</summary>
+        public NodeTotals? Scalars { get; set; }
+        public IActorRef? ComputedBy { get; set; }
     }
 
     private sealed class Deadline

@@ -38,6 +38,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private readonly WeightsRoute _route = WeightsRoute.InProcess;
     private readonly Guid _runGuid = Guid.NewGuid();
     private FloatTensor? _stepWeights;
+    private readonly bool _allReduce;
+    private readonly HashSet<IActorRef> _replicas = [];   // all-reduce: the workers holding the current version's replica
 
     /// <summary>A step in flight: its gather and its number.</summary>
     private sealed record Step(IActorRef Gather, long Number);
@@ -48,7 +50,11 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         (_run, _settings, _listener) = (run, settings, listener);
         var architecture = run.Settings.Architecture;
         string? problem = null;
-        if (settings.Channel is { } channelSettings)
+        // Workers found in the cluster are in other processes: tensors must take a channel (by
+        // default on this node's host, any free port).
+        var channelSettings = settings.Channel
+            ?? (settings.DiscoverClusterWorkers ? new ChannelSettings(Akka.Cluster.Cluster.Get(Context.System).SelfAddress.Host ?? "127.0.0.1") : null);
+        if (channelSettings is not null)
         {
             try
             {
@@ -63,10 +69,13 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
                 problem = e.Message;
             }
         }
+        _allReduce = _channel is not null && settings.Reduce == ReduceMode.AllReduce;
         _setup = new SetupRun(
             _runGuid.ToString("N"), [.. architecture.Sizes], architecture.Hidden, architecture.Output, architecture.Cost,
             run.Settings.ChunkSize, run.Settings.Seed, run.Train.Count, run.Train.ContentHash,
-            run.Scaling.Kind, FloatTensor.CopyOf(run.Scaling.Shift), FloatTensor.CopyOf(run.Scaling.Scale), _channel?.Endpoint);
+            run.Scaling.Kind, FloatTensor.CopyOf(run.Scaling.Shift), FloatTensor.CopyOf(run.Scaling.Scale), _channel?.Endpoint,
+            _allReduce ? ReduceMode.AllReduce : ReduceMode.Star, run.Settings.Optimizer, settings.StateCheckEvery);
+        if (_channel is not null) _channel.MaximumValues = architecture.ParameterCount * (1 + run.OptimizerState.Arrays.Count);
         _roster = Context.ActorOf(WorkerRoster.Props(_setup, settings.DiscoverClusterWorkers, settings.SuspendedProbe), "roster");
         if (problem is null) WaitingForWorkers(step: null, pauseRequested: false);
         else Fail(problem);
@@ -189,6 +198,13 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<GradientComputed>(result => ToStep(step, result, Sender, result.RunId, result.Step, result.Version));
         Receive<VersionMismatch>(mismatch => ToStep(step, mismatch, Sender, mismatch.RunId, mismatch.Step, mismatch.RequestedVersion));
         Receive<TensorArrived>(frame => ToStep(step, frame));
+        Receive<NodeComputed>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
+        Receive<StepReduced>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
+        Receive<NeedState>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
+        Receive<StepAllReduced>(reduced =>
+        {
+            if (step is not null && reduced.Step == step.Number) CompletedAllReduce(reduced, pauseRequested);
+        });
         Receive<TensorLinkFailed>(LinkFailed);
         Receive<StepGathered>(gathered =>
         {
@@ -240,6 +256,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private void Staffing(Step? step, IRosterNews news)
     {
         _ready = news.Ready;
+        if (news is WorkerLost) _replicas.Remove(news.Worker);
         if (news is WorkerReady { TensorEndpoint: { } endpoint } ready)
         {
             if (_endpoints.Remove(ready.Worker, out var old)) _byEndpoint.Remove(old);
@@ -268,14 +285,129 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         }
         var plan = new StepPlan(_run.Version, _run.Epoch, _run.BatchIndex * _run.Settings.BatchSize, _run.CurrentBatch.Length,
             _run.Settings.ChunkSize, _run.Settings.Architecture.ParameterCount);
-        _run.BeginStep();
-        _stepWeights?.Release();
-        _stepWeights = Snapshot(_run.Parameters);
-        var weights = new WeightsUpdate(_setup.RunId, _run.Version, _stepWeights);
         var compute = new StepGather.ComputeSettings(_settings.StepDeadline, _settings.MaxAttempts);
-        var step = new Step(Context.ActorOf(StepGather.Props(plan, weights, _ready, compute, _pool, _route, _endpoints), $"step-{plan.Number}"), plan.Number);
+        Step step;
+        if (_allReduce)
+        {
+            if (_ready.Count == 0)
+            {
+                WaitingForWorkers(step: null, pauseRequested);
+                return;
+            }
+            _run.BeginStep();
+            var holders = _replicas.Where(_ready.Contains).ToHashSet();
+            var reduce = new AllReducePlan(_setup.RunId, _runGuid, holders, holders.Count == 0 && _run.Version == 0 ? InitialState() : null,
+                _run.OptimizerState.Arrays.Count, _channel!);
+            var none = new WeightsUpdate(_setup.RunId, _run.Version, FloatTensor.CopyOf([]));
+            step = new Step(Context.ActorOf(StepGather.Props(plan, none, _ready, compute, _pool, _route, _endpoints, reduce), $"step-{plan.Number}"), plan.Number);
+        }
+        else
+        {
+            _run.BeginStep();
+            _stepWeights?.Release();
+            _stepWeights = Snapshot(_run.Parameters);
+            var weights = new WeightsUpdate(_setup.RunId, _run.Version, _stepWeights);
+            step = new Step(Context.ActorOf(StepGather.Props(plan, weights, _ready, compute, _pool, _route, _endpoints), $"step-{plan.Number}"), plan.Number);
+        }
         if (_ready.Count == 0) WaitingForWorkers(step, pauseRequested);
         else Training(step, pauseRequested);
+    }
+
+    /// <summary>The coordinator's weights and optimizer state, packed as a State frame carries them: what the first step's workers start from.</summary>
+    private FloatTensor InitialState()
+    {
+        var (arrays, _) = _run.OptimizerState;
+        var count = _run.Parameters.Length;
+        var packed = new float[count * (1 + arrays.Count)];
+        _run.Parameters.CopyTo(packed, 0);
+        for (var k = 0; k < arrays.Count; k++) arrays[k].CopyTo(packed, (k + 1) * count);
+        return FloatTensor.TakeOwnership(packed);
+    }
+
+    /// <summary>
+    /// An all-reduce step is done: record it, and go on. The weights stay on the workers; at the end
+    /// of an epoch (and of the run) the coordinator fetches them from one of them first, to evaluate.
+    /// </summary>
+    private void CompletedAllReduce(StepAllReduced reduced, bool pauseRequested)
+    {
+        bool epochEnded;
+        try
+        {
+            epochEnded = _run.Record(reduced.SampleCount, reduced.LossSum, reduced.CorrectCount);
+        }
+        catch (TrainingDivergedException e)
+        {
+            Fail(e.Message);
+            return;
+        }
+        _replicas.Clear();
+        _replicas.UnionWith(reduced.Participants);
+        _timing.Add(reduced.StepSeconds, reduced.SlowestComputeSeconds, 0);
+        if (!_run.Finished && !epochEnded)
+        {
+            if (pauseRequested) Paused();
+            else StartStep(pauseRequested: false);
+            return;
+        }
+        FetchWeights(pause =>
+        {
+            if (_run.Finished)
+            {
+                ReportEpoch();
+                Finish();
+            }
+            else if (ReportEpoch()) Finish();
+            else if (pause) Paused();
+            else StartStep(pauseRequested: false);
+        }, pauseRequested);
+    }
+
+    /// <summary>
+    /// All-reduce: asks a replica for the current weights (over the channel) and waits for them, with
+    /// the step deadline; a replica that is lost or late is replaced by another.
+    /// </summary>
+    private void FetchWeights(Action<bool> then, bool pauseRequested, IActorRef? tried = null)
+    {
+        var source = _replicas.Where(_ready.Contains).OrderBy(r => Equals(r, tried)).FirstOrDefault();
+        if (source is null || !_endpoints.ContainsKey(source))
+        {
+            Fail($"no worker holds the weights of version {_run.Version} any more (every worker that held them was lost)");
+            return;
+        }
+        source.Tell(new SendState(_setup.RunId, _run.Version, _channel!.Endpoint, WithOptimizer: false));
+        Timers.StartSingleTimer(FetchTimeout.Key, FetchTimeout.Instance, _settings.StepDeadline);
+        Become(() => Fetching(then, pauseRequested, source));
+    }
+
+    private void Fetching(Action<bool> then, bool pauseRequested, IActorRef source)
+    {
+        Receive<TensorArrived>(frame =>
+        {
+            var header = frame.Header;
+            if (header.Kind == FrameKind.Weights && header.Run == _runGuid && header.Version == _run.Version
+                && header.Count == _run.Parameters.Length && _byEndpoint.ContainsKey(frame.Peer))
+            {
+                _run.SetParameters(frame.Payload.AsSpan(0, header.Count));
+                _channel!.Pool.Return(frame.Payload);
+                Timers.Cancel(FetchTimeout.Key);
+                then(pauseRequested);
+                return;
+            }
+            ToStep(null, frame);
+        });
+        RunAddress(step: null, pauseRequested);
+        Receive<WorkerReady>(ready => Staffing(null, ready));
+        Receive<WorkerLost>(lost =>
+        {
+            Staffing(null, lost);
+            if (Equals(lost.Worker, source)) FetchWeights(then, pauseRequested, source);
+        });
+        Receive<FetchTimeout>(_ =>
+        {
+            _log.Warning("no weights from {0} after {1:0.#} s; asking another worker", source.Path, _settings.StepDeadline.TotalSeconds);
+            FetchWeights(then, pauseRequested, source);
+        });
+        PauseRequests(pause => Become(() => Fetching(then, pause, source)));
     }
 
     /// <summary>The weights a step sends out: a pooled copy when they travel over the channel (held until the step is over and every send is written), else a plain one.</summary>
@@ -357,6 +489,12 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         public const string Key = "wait-timeout";
         public static readonly WaitTimeout Instance = new();
+    }
+
+    private sealed class FetchTimeout
+    {
+        public const string Key = "fetch-timeout";
+        public static readonly FetchTimeout Instance = new();
     }
 
     private sealed class WaitReport

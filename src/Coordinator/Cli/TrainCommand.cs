@@ -91,6 +91,16 @@ internal sealed class TrainCommand
     {
         Description = "Run the workers as separate nodes on 127.0.0.1 in this process, talking over TCP",
     };
+    private readonly Option<ReduceMode> _reduce = new Option<ReduceMode>("--reduce")
+    {
+        Description = "How worker processes add up a step's gradients: allreduce (each worker owns a segment and every worker updates its own replica; the coordinator moves no tensors) or star (the coordinator adds them and sends the weights); workers in this process always use star",
+        DefaultValueFactory = _ => ReduceMode.AllReduce,
+    }.WithParser(t => t.Trim().ToLowerInvariant() switch
+    {
+        "allreduce" or "all-reduce" => (ReduceMode.AllReduce, null),
+        "star" => (ReduceMode.Star, null),
+        _ => (ReduceMode.AllReduce, $"'{t}' is not a reduce mode (allreduce, star)"),
+    });
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
@@ -106,7 +116,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _targetAccuracy, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _reduce, _targetAccuracy, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -163,7 +173,7 @@ internal sealed class TrainCommand
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
-            TargetAccuracy: result.GetValue(_targetAccuracy));
+            TargetAccuracy: result.GetValue(_targetAccuracy)) { Reduce = result.GetValue(_reduce) };
         var stats = result.GetValue(_stats);
         Action<EpochReport>? onEpoch = quiet ? null : r =>
         {

@@ -63,8 +63,10 @@ public sealed class TrainingRun
     public DataSet Test { get; }
     /// <summary>The current weights and biases (replaced in place by each step).</summary>
     public float[] Parameters { get; }
-    /// <summary>Updates applied so far: the version of <see cref="Parameters"/>.</summary>
-    public long Version => _optimizer.StepCount;
+    /// <summary>Steps taken so far: the version of the weights (of <see cref="Parameters"/>, unless the workers hold them).</summary>
+    public long Version { get; private set; }
+    /// <summary>The optimizer's state arrays (velocities, moments), in a fixed order, and its step count.</summary>
+    public (IReadOnlyList<float[]> Arrays, long StepCount) OptimizerState => (_optimizer.State, _optimizer.StepCount);
     /// <summary>The current epoch (0-based).</summary>
     public int Epoch { get; private set; }
     /// <summary>The index of the next batch within the epoch.</summary>
@@ -103,17 +105,46 @@ public sealed class TrainingRun
     /// </summary>
     public bool Apply(GradientSum sum)
     {
-        if (Finished) throw new InvalidOperationException("the run has finished");
-        if (sum.SampleCount != CurrentBatch.Length)
-            throw new ArgumentException($"the sum covers {sum.SampleCount} samples, the batch has {CurrentBatch.Length}", nameof(sum));
-        if (!double.IsFinite(sum.LossSum))
-            throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {BatchIndex + 1}: the cost is {sum.LossSum} (try a smaller learning rate)");
-        BeginStep();
-
+        Check(sum.SampleCount, sum.LossSum);
         _optimizer.Step(Parameters, sum.Values, sum.SampleCount);
-        _epochLoss += sum.LossSum;
-        _epochCorrect += sum.CorrectCount;
-        _epochSamples += sum.SampleCount;
+        return Advance(sum.SampleCount, sum.LossSum, sum.CorrectCount);
+    }
+
+    /// <summary>
+    /// Records a step whose update the workers applied to their replicas (all-reduce): the batch's
+    /// sample count, summed cost and correct count. <see cref="Parameters"/> is not touched; it is
+    /// set from a replica with <see cref="SetParameters"/> when the weights are needed.
+    /// Returns true when this step ended an epoch.
+    /// </summary>
+    public bool Record(int sampleCount, double lossSum, int correctCount)
+    {
+        Check(sampleCount, lossSum);
+        return Advance(sampleCount, lossSum, correctCount);
+    }
+
+    /// <summary>The weights of the current version, from a replica.</summary>
+    public void SetParameters(ReadOnlySpan<float> parameters)
+    {
+        if (parameters.Length != Parameters.Length) throw new ArgumentException($"{parameters.Length} values for a network of {Parameters.Length}", nameof(parameters));
+        parameters.CopyTo(Parameters);
+    }
+
+    private void Check(int sampleCount, double lossSum)
+    {
+        if (Finished) throw new InvalidOperationException("the run has finished");
+        if (sampleCount != CurrentBatch.Length)
+            throw new ArgumentException($"the sum covers {sampleCount} samples, the batch has {CurrentBatch.Length}", nameof(sampleCount));
+        if (!double.IsFinite(lossSum))
+            throw new TrainingDivergedException($"training diverged at epoch {Epoch + 1}, step {BatchIndex + 1}: the cost is {lossSum} (try a smaller learning rate)");
+        BeginStep();
+    }
+
+    private bool Advance(int sampleCount, double lossSum, int correctCount)
+    {
+        Version++;
+        _epochLoss += lossSum;
+        _epochCorrect += correctCount;
+        _epochSamples += sampleCount;
         BatchIndex++;
         if (BatchIndex < BatchesPerEpoch) return false;
 

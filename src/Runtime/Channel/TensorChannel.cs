@@ -109,12 +109,12 @@ public sealed class TensorChannel : IDisposable
     /// <summary>
     /// Sends a frame of <paramref name="header"/> and the first <see cref="FrameHeader.Count"/> values of
     /// <paramref name="payload"/> to <paramref name="endpoint"/>, connecting first if need be. Returns
-    /// at once; the array must not change until <paramref name="sent"/> runs (on the connection's
+    /// at once; the values must not change until <paramref name="sent"/> runs (on the connection's
     /// thread, once the bytes are written or the attempt has failed).
     /// </summary>
-    public void Send(string endpoint, FrameHeader header, float[] payload, Action? sent = null)
+    public void Send(string endpoint, FrameHeader header, ReadOnlyMemory<float> payload, Action? sent = null)
     {
-        if (header.Count > payload.Length) throw new ArgumentException($"the header announces {header.Count} values, the array holds {payload.Length}", nameof(payload));
+        if (header.Count > payload.Length) throw new ArgumentException($"the header announces {header.Count} values, the payload holds {payload.Length}", nameof(payload));
         if (_disposed)
         {
             sent?.Invoke();
@@ -236,7 +236,7 @@ public sealed class TensorChannel : IDisposable
 
     // ---- Sending -----------------------------------------------------------------------------
 
-    private readonly record struct Pending(FrameHeader Header, float[] Payload, Action? Sent);
+    private readonly record struct Pending(FrameHeader Header, ReadOnlyMemory<float> Payload, Action? Sent);
 
     /// <summary>One peer's outgoing connection, written by a thread of its own from a queue.</summary>
     private sealed class Outbound
@@ -280,7 +280,7 @@ public sealed class TensorChannel : IDisposable
                 try
                 {
                     var stream = _stream ?? Connect();
-                    var payload = MemoryMarshal.AsBytes(pending.Payload.AsSpan(0, pending.Header.Count));
+                    var payload = MemoryMarshal.AsBytes(pending.Payload.Span[..pending.Header.Count]);
                     pending.Header.Write(_header, payload);
                     stream.Write(_header);
                     stream.Write(payload);

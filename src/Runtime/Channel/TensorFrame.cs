@@ -12,8 +12,14 @@ public enum FrameKind : byte
     Hello = 1,
     /// <summary>Coordinator → worker: the weights of one version.</summary>
     Weights = 2,
-    /// <summary>Worker → coordinator: the gradient sum of one chunk-tree node, with its loss, count and correct count.</summary>
+    /// <summary>Worker → coordinator (star): the gradient sum of one chunk-tree node, with its loss, count and correct count.</summary>
     NodeSum = 3,
+    /// <summary>Worker → a segment's owner (all-reduce): one segment of one node's gradient sum.</summary>
+    Part = 4,
+    /// <summary>A segment's owner → every worker (all-reduce): the segment of the step's summed gradient.</summary>
+    Sum = 5,
+    /// <summary>A worker (or the coordinator) → a worker that joins: the weights of a version, then the optimizer's state arrays (<see cref="FrameHeader.Segment"/> of them).</summary>
+    State = 6,
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Akka.Actor;
 using Backprop.Data;
 using Backprop.Networks;
+using Backprop.Training;
 
 namespace Backprop.Protocol;
 
@@ -31,6 +32,19 @@ public interface ITensorMessage;
 /// <summary>A small control message: it travels through Hyperion, limited to the protocol's own types.</summary>
 public interface IControlMessage;
 
+/// <summary>How a step's gradient sums are added up.</summary>
+public enum ReduceMode
+{
+    /// <summary>Every worker sends its node sums to the coordinator, which adds them, updates the weights and sends them out.</summary>
+    Star = 0,
+    /// <summary>
+    /// The parameter vector is cut into one segment per worker; each segment's owner adds that
+    /// segment of every node sum and sends the result to every worker, and every worker applies the
+    /// same update to its own replica. The coordinator moves no tensors.
+    /// </summary>
+    AllReduce = 1,
+}
+
 /// <summary>A worker announces itself to the coordinator (local mode; a cluster finds workers by membership).</summary>
 public sealed class RegisterWorker : IControlMessage
 {
@@ -53,6 +67,9 @@ public sealed class RegisterWorker : IControlMessage
 /// <param name="ScalingShift">Per-feature shift.</param>
 /// <param name="ScalingScale">Per-feature factor.</param>
 /// <param name="TensorEndpoint">The coordinator's tensor channel (host:port); null when the workers run in its process and tensors travel as messages.</param>
+/// <param name="Reduce">How the step's sums are added: by the coordinator (star) or by the workers among themselves (all-reduce, each applying the update to its replica).</param>
+/// <param name="Optimizer">The update rule the workers apply in all-reduce mode.</param>
+/// <param name="StateCheckEvery">In all-reduce mode, every this many steps each worker reports a hash of its weights and optimizer state.</param>
 public sealed record SetupRun(
     string RunId,
     ImmutableArray<int> LayerSizes,
@@ -66,7 +83,10 @@ public sealed record SetupRun(
     ScalingKind Scaling,
     FloatTensor ScalingShift,
     FloatTensor ScalingScale,
-    string? TensorEndpoint = null) : ITensorMessage
+    string? TensorEndpoint = null,
+    ReduceMode Reduce = ReduceMode.Star,
+    OptimizerSettings? Optimizer = null,
+    int StateCheckEvery = 0) : ITensorMessage
 {
     /// <summary>The architecture these fields describe (throws <see cref="ArgumentException"/> if they are invalid).</summary>
     public Architecture ToArchitecture() => new(LayerSizes, Hidden, Output, Cost);
@@ -110,6 +130,48 @@ public sealed record GradientComputed(
 
 /// <summary>The worker does not hold the version a request names; it computed nothing.</summary>
 public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int NodeSize, long RequestedVersion, long HeldVersion) : IControlMessage;
+
+/// <summary>
+/// All-reduce: how step <see cref="Step"/> is laid out, sent to every participant before its work
+/// (and again, with a higher <see cref="Revision"/>, when a participant is lost). The batch's chunk
+/// tree nodes are (<see cref="NodeStarts"/>[i], <see cref="NodeSizes"/>[i]); the parameter vector
+/// is cut into <see cref="SegmentOwners"/>.Length segments, segment s being owned by
+/// <see cref="Participants"/>[<see cref="SegmentOwners"/>[s]] (tensor endpoints). Workers in
+/// <see cref="AwaitingState"/> are sent the weights and optimizer state of version
+/// <see cref="Step"/> by a peer before they compute.
+/// </summary>
+public sealed record StepLayout(
+    string RunId, long Step, int Revision, int SampleCount, int ChunkCount,
+    int[] NodeStarts, int[] NodeSizes, string[] Participants, int[] SegmentOwners, string[] AwaitingState) : IControlMessage
+{
+    /// <summary>Segment s of a vector of <paramref name="length"/> values cut into <paramref name="count"/> segments: [start, start + length).</summary>
+    public static (int Start, int Length) Segment(int s, int count, int length)
+    {
+        int start = (int)((long)s * length / count), end = (int)((long)(s + 1) * length / count);
+        return (start, end - start);
+    }
+}
+
+/// <summary>All-reduce: the worker computed a node and sent its segments to their owners; the node's count, loss and correct count.</summary>
+public sealed record NodeComputed(string RunId, long Step, int NodeStart, int NodeSize, int SampleCount, double LossSum, int CorrectCount, double ComputeSeconds)
+    : IControlMessage;
+
+/// <summary>
+/// All-reduce: the worker holds every segment of step <see cref="Step"/>'s summed gradient (and will
+/// apply it before the next step). Every so often it adds a hash of the weights and optimizer state
+/// it computed the step with, so that the coordinator can check that the replicas agree.
+/// </summary>
+public sealed record StepReduced(string RunId, long Step, bool HasStateHash, ulong StateHash) : IControlMessage;
+
+/// <summary>
+/// All-reduce: send the weights of version <see cref="Version"/> (and, with <see cref="WithOptimizer"/>,
+/// the optimizer's state) to the tensor endpoint <see cref="Endpoint"/>: a joining worker, or the
+/// coordinator when it evaluates or saves.
+/// </summary>
+public sealed record SendState(string RunId, long Version, string Endpoint, bool WithOptimizer) : IControlMessage;
+
+/// <summary>All-reduce: the worker cannot take part in step <see cref="Step"/>: it holds version <see cref="HeldVersion"/> and needs the state of the step's version.</summary>
+public sealed record NeedState(string RunId, long Step, long HeldVersion) : IControlMessage;
 
 /// <summary>The run is over; the worker may drop its state.</summary>
 public sealed record RunFinished(string RunId) : IControlMessage;

@@ -7,6 +7,7 @@ using Akka.Actor;
 using Akka.Serialization;
 using Backprop.Data;
 using Backprop.Networks;
+using Backprop.Training;
 
 namespace Backprop.Protocol;
 
@@ -63,7 +64,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
 
     private static byte[] Write(SetupRun s)
     {
-        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale) + Size(s.TensorEndpoint ?? ""));
+        var writer = new WireWriter(Size(s.RunId) + 4 + 4 * s.LayerSizes.Length + 3 + 4 * 3 + Size(s.DataHash) + 1 + Size(s.ScalingShift) + Size(s.ScalingScale) + Size(s.TensorEndpoint ?? "") + 1 + 1 + 1 + 6 * 4 + 4 + 4);
         writer.String(s.RunId);
         writer.Int32(s.LayerSizes.Length);
         foreach (var n in s.LayerSizes) writer.Int32(n);
@@ -78,6 +79,14 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         writer.Tensor(s.ScalingShift);
         writer.Tensor(s.ScalingScale);
         writer.String(s.TensorEndpoint ?? "");
+        writer.Byte((byte)s.Reduce);
+        writer.Byte(s.Optimizer is null ? (byte)0 : (byte)1);
+        var optimizer = s.Optimizer ?? new OptimizerSettings();
+        writer.Byte((byte)optimizer.Kind);
+        foreach (var value in new[] { optimizer.LearningRate, optimizer.Momentum, optimizer.Beta1, optimizer.Beta2, optimizer.Epsilon, optimizer.WeightDecay })
+            writer.Single(value);
+        writer.Int32(optimizer.WarmupSteps);
+        writer.Int32(s.StateCheckEvery);
         return writer.Done();
     }
 
@@ -88,10 +97,18 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         if (count is < 2 or > 1024) throw new SerializationException($"SetupRun: {count} layer sizes");
         var sizes = new int[count];
         for (var l = 0; l < count; l++) sizes[l] = reader.Int32();
-        return new SetupRun(runId, ImmutableArray.Create(sizes),
+        var setup = new SetupRun(runId, ImmutableArray.Create(sizes),
             reader.Enum<Activation>(), reader.Enum<Activation>(), reader.Enum<Cost>(),
             reader.Int32(), reader.Int32(), reader.Int32(), reader.String(), reader.Enum<ScalingKind>(),
-            reader.Tensor(), reader.Tensor(), reader.String() is { Length: > 0 } endpoint ? endpoint : null);
+            reader.Tensor(), reader.Tensor(), reader.String() is { Length: > 0 } endpoint ? endpoint : null, reader.Enum<ReduceMode>());
+        var hasOptimizer = reader.Byte() switch
+        {
+            0 => false,
+            1 => true,
+            var b => throw new SerializationException($"SetupRun: optimizer flag {b}"),
+        };
+        var optimizer = new OptimizerSettings(reader.Enum<OptimizerKind>(), reader.Single(), reader.Single(), reader.Single(), reader.Single(), reader.Single(), reader.Single(), reader.Int32());
+        return setup with { Optimizer = hasOptimizer ? optimizer : null, StateCheckEvery = reader.Int32() };
     }
 
     private static int Size(string s) => 4 + Encoding.UTF8.GetByteCount(s);
@@ -116,6 +133,12 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         {
             BinaryPrimitives.WriteInt64LittleEndian(_bytes.AsSpan(_position), value);
             _position += 8;
+        }
+
+        public void Single(float value)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(_bytes.AsSpan(_position), value);
+            _position += 4;
         }
 
         public void Double(double value)
@@ -163,6 +186,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
         public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
         public double Double() => BinaryPrimitives.ReadDoubleLittleEndian(Take(8));
+        public float Single() => BinaryPrimitives.ReadSingleLittleEndian(Take(4));
 
         public T Enum<T>() where T : struct, Enum
         {

@@ -28,7 +28,7 @@ namespace Backprop.Worker;
 /// repeats the request.
 /// </para>
 /// </remarks>
-public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
+public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
 {
     private readonly IActorRef _coordinator;
     private readonly Func<FeatureScaling, DataSet> _loadData;
@@ -61,10 +61,11 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
     /// reason when it refuses a run.
     /// </summary>
     public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads, long maximumFrameBytes, Action? onRunFinished, Action<string>? onRefused,
-        ChannelSettings? channel)
+        ChannelSettings? channel, Action<long, float[]>? perturbReplica = null)
     {
         _onRefused = onRefused;
         _channelSettings = channel;
+        _perturbReplica = perturbReplica;
         _coordinator = coordinator;
         _loadData = loadData;
         _threads = Math.Max(1, threads);
@@ -75,6 +76,8 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
         Receive<ComputeGradient>(HandleCompute);
         Receive<RunFinished>(HandleRunFinished);
         Receive<TensorArrived>(HandleFrame);
+        Receive<StepLayout>(HandleLayout);
+        Receive<SendState>(HandleSendState);
         Receive<TensorLinkFailed>(failed => _log.Warning("tensor channel: {0} {1}", failed.Peer, failed.Reason));
     }
 
@@ -85,7 +88,11 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
     /// </summary>
     public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads,
         long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null, ChannelSettings? channel = null) =>
-        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused, channel));
+        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused, channel, null));
+
+    /// <summary>Props for a worker on <paramref name="channel"/> whose replica <paramref name="perturbReplica"/> may change after each update (tests of the replica check only).</summary>
+    internal static Props PropsForTests(Func<FeatureScaling, DataSet> loadData, ChannelSettings channel, Action<long, float[]> perturbReplica) =>
+        Akka.Actor.Props.Create(() => new GradientWorker(ActorRefs.Nobody, loadData, 1, long.MaxValue, null, null, channel, perturbReplica));
 
     /// <summary>The number of threads each gradient computation may use.</summary>
     public int Threads => _threads;
@@ -162,8 +169,14 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
             return;
         }
         if (_channel is not null) _channel.MaximumValues = architecture.ParameterCount;
-        _runId = setup.RunId;
         _setup = setup;
+        if (SetUpReplica(setup) is { } problem)
+        {
+            _setup = null;
+            Refuse(setup, problem);
+            return;
+        }
+        _runId = setup.RunId;
         _data = data;
         ReplaceWeights(null, -1);
         _orderEpoch = -1;
@@ -208,7 +221,12 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
     {
         var header = frame.Header;
         var setup = _setup;
-        if (setup?.TensorEndpoint is null || frame.Peer != setup.TensorEndpoint || header.Run != _runGuid || header.Kind != FrameKind.Weights)
+        if (AllReduce && header.Run == _runGuid && header.Kind is FrameKind.Part or FrameKind.Sum or FrameKind.State)
+        {
+            HandleReduceFrame(frame);
+            return;
+        }
+        if (setup?.TensorEndpoint is null || frame.Peer != setup.TensorEndpoint || header.Run != _runGuid || header.Kind != FrameKind.Weights || AllReduce)
         {
             _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}: this worker takes weights from {3} only",
                 header.Kind, header.Step, frame.Peer, setup?.TensorEndpoint ?? "no coordinator yet");
@@ -225,6 +243,11 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
             _log.Warning("ignoring work for run {0}: this worker is set up for {1}", request.RunId, _runId ?? "no run");
             return;
         }
+        if (AllReduce)
+        {
+            HandleComputeAllReduce(request);
+            return;
+        }
         if (request.Version > _version)
         {
             Stash.Stash(); // its weights are on their way
@@ -236,19 +259,9 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
             Sender.Tell(new VersionMismatch(request.RunId, request.Step, request.NodeStart, request.NodeSize, request.Version, _version));
             return;
         }
+        if (!RequestInRange(request)) return;
         var setup = _setup!;
-        if (request.SampleStart < 0 || request.SampleCount < 1 || request.SampleStart > setup.TrainCount - request.SampleCount || request.Epoch < 0)
-        {
-            _log.Error("step {0}: ignoring a request for samples [{1}, +{2}) of epoch {3} outside the {4} training samples", request.Step, request.SampleStart, request.SampleCount, request.Epoch, setup.TrainCount);
-            return;
-        }
-        if (request.Epoch != _orderEpoch)
-        {
-            _order = Shuffling.Permutation(setup.TrainCount, setup.Seed, request.Epoch);
-            _orderEpoch = request.Epoch;
-        }
 
-        _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
         var channel = setup.TensorEndpoint is null ? null : _channel;
         var sum = channel is null ? _sum! : _spareSums.TryTake(out var spare) ? spare : new GradientSum(_engine!.Architecture.ParameterCount);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -267,6 +280,24 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
         channel.Send(setup.TensorEndpoint!, header, sum.Values, () => _spareSums.Add(sum));
     }
 
+    /// <summary>Whether the request's samples lie in the training set; the epoch's order is ready when they do.</summary>
+    private bool RequestInRange(ComputeGradient request)
+    {
+        var setup = _setup!;
+        if (request.SampleStart < 0 || request.SampleCount < 1 || request.SampleStart > setup.TrainCount - request.SampleCount || request.Epoch < 0)
+        {
+            _log.Error("step {0}: ignoring a request for samples [{1}, +{2}) of epoch {3} outside the {4} training samples", request.Step, request.SampleStart, request.SampleCount, request.Epoch, setup.TrainCount);
+            return false;
+        }
+        if (request.Epoch != _orderEpoch)
+        {
+            _order = Shuffling.Permutation(setup.TrainCount, setup.Seed, request.Epoch);
+            _orderEpoch = request.Epoch;
+        }
+        _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
+        return true;
+    }
+
     private void HandleRunFinished(RunFinished finished)
     {
         if (finished.RunId != _runId) return;
@@ -275,6 +306,8 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
         ReplaceWeights(null, -1);
         _data = null;
         Stash.ClearStash();
+        ReleaseStep();
+        _replica = null;
         _onRunFinished?.Invoke();
     }
 }

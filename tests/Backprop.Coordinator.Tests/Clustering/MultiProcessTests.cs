@@ -99,7 +99,8 @@ public sealed partial class MultiProcessTests : IDisposable
             await ReadUntil(@"^epoch +2/");
 
             victim.Process.Kill(); // SIGKILL
-            await ReadUntil("lost the connection to worker node");
+            // Whichever notices first: the tensor channel's connection or Akka's.
+            await ReadUntil("lost the connection to worker node|the tensor channel to worker .* failed");
             var rest = await coordinator.Process.StandardOutput.ReadToEndAsync(timeout.Token);
             await coordinator.Process.WaitForExitAsync(timeout.Token);
             var output = string.Join("\n", lines) + "\n" + rest;
