@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Numerics;
 using NetMQ;
 using NetMQ.Sockets;
 
@@ -9,15 +11,13 @@ namespace Backprop.Benchmarks.Transport;
 /// floats into a <see cref="Msg"/> from NetMQ's BufferPool and hands it to NetMQ's I/O thread; the
 /// receiver's I/O thread decodes into a Msg from the pool, and the session copies the payload into the
 /// float buffer. Frames larger than NetMQ's 8 KiB batch go between the socket and the Msg's own array
-/// (its encoder's and decoder's zero-copy path). <paramref name="pooled"/>: NetMQ's BufferManager pool
-/// instead of its default (a new array for every Msg).
+/// (its encoder's and decoder's zero-copy path). <paramref name="pooled"/>: every Msg's array from
+/// <see cref="ArrayPool{T}.Shared"/> instead of NetMQ's default (a new array for every Msg).
 /// </summary>
 internal sealed class NetMqCandidate(bool pooled) : Candidate
 {
-    private const int MaxPooledBuffer = 8 * 1024 * 1024;
-
     public override string Name => pooled ? "netmq-pooled" : "netmq";
-    public override string Label => pooled ? "NetMQ, BufferManager pool" : "NetMQ, default GC buffers";
+    public override string Label => pooled ? "NetMQ, ArrayPool buffers" : "NetMQ, default GC buffers";
     public override string Copies => "1 / 1";
 
     public override IListener Listen(int port)
@@ -54,11 +54,49 @@ internal sealed class NetMqCandidate(bool pooled) : Candidate
         }
     }
 
-    /// <summary>NetMQ's buffer pool is one for the process: each candidate sets its own before use.</summary>
+    /// <summary>NetMQ's buffer pool is one for the process: each candidate switches it to its own kind before use.</summary>
     private void UsePool()
     {
-        if (pooled) BufferPool.SetBufferManagerBufferPool(8L * MaxPooledBuffer, MaxPooledBuffer);
-        else BufferPool.SetGCBufferPool();
+        lock (SwitchingPool.Instance)
+        {
+            if (!SwitchingPool.Instance.Installed)
+            {
+                BufferPool.SetCustomBufferPool(SwitchingPool.Instance);
+                SwitchingPool.Instance.Installed = true;
+            }
+        }
+        SwitchingPool.Instance.Pooled = pooled;
+    }
+
+    /// <summary>
+    /// NetMQ's buffers: new arrays (NetMQ's own default, <see cref="GCBufferPool"/>), or arrays rented from
+    /// <see cref="ArrayPool{T}.Shared"/>. Either kind may come back while the other is in use (a message still
+    /// in flight when the candidate changes), so a return takes back only what the shared pool can hold
+    /// and leaves the rest to the GC.
+    /// </summary>
+    private sealed class SwitchingPool : IBufferPool
+    {
+        public static readonly SwitchingPool Instance = new();
+        private volatile bool _pooled;
+
+        public bool Installed { get; set; }
+
+        public bool Pooled
+        {
+            get => _pooled;
+            set => _pooled = value;
+        }
+
+        public byte[] Take(int size) => _pooled ? ArrayPool<byte>.Shared.Rent(size) : new byte[size];
+
+        public void Return(byte[] buffer)
+        {
+            if (_pooled && buffer.Length >= 16 && BitOperations.IsPow2(buffer.Length)) ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        public void Dispose()
+        {
+        }
     }
 
     private static int Bind(DealerSocket socket, int port)

@@ -15,13 +15,16 @@ internal readonly record struct RunResult(long Messages, long PayloadBytes, Time
 /// The sender's end of a session: tensors of one size from a float[] it owns, at most
 /// <paramref name="window"/> messages unacknowledged (the receiver acks each message; the sender waits for
 /// the oldest ack once <paramref name="window"/> are out).
-/// The link stays the caller's.
+/// The link stays the caller's; messages are numbered from <paramref name="firstSequence"/>.
 /// </summary>
-internal sealed class Sender(ISenderLink link, int floats, int window) : IDisposable
+internal sealed class Sender(ISenderLink link, int floats, int window, long firstSequence = 0) : IDisposable
 {
     private readonly byte[] _header = new byte[Header.Size];
     private readonly FloatBytes _payload = new(Filled(floats));
-    private long _sequence;
+    private long _sequence = firstSequence;
+
+    /// <summary>The number the next message gets.</summary>
+    public long NextSequence => _sequence;
 
     /// <summary>The tensor it sends (its first float is overwritten with the sequence number of each message).</summary>
     public float[] Tensor => _payload.Array;

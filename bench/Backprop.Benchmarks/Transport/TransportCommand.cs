@@ -19,8 +19,8 @@ internal sealed class TransportCommand
     /// <summary>The reference nets' parameters as float32: 784-30-10, 784-256-128-10, 784-1024-1024-10 (rounded).</summary>
     public static readonly int[] DefaultSizes = [95_440, 940_000, 7_460_000];
 
-    /// <summary>Each timed run moves at least this much payload, however quick.</summary>
-    private const double MinimumBytes = 200e6;
+    /// <summary>Each timed run moves at least this much payload per second of --seconds, however quick the run.</summary>
+    public const double BytesPerSecond = 200e6;
 
     private readonly Option<int> _repetitions = new("--repetitions") { Description = "Timed runs per case (the median is reported)", DefaultValueFactory = _ => 5 };
     private readonly Option<double> _seconds = new("--seconds") { Description = "Approximate length of one timed run", DefaultValueFactory = _ => 1.0 };
@@ -134,8 +134,8 @@ internal sealed class TransportCommand
     }
 
     /// <summary>
-    /// One case: a receiving process, a warm-up that also sizes the runs (at least <paramref name="seconds"/>
-    /// and <see cref="MinimumBytes"/> each), then <paramref name="repetitions"/> timed runs.
+    /// One case: a receiving process, a warm-up that also sizes the runs, then <paramref name="repetitions"/>
+    /// timed runs of at least <paramref name="seconds"/> and <paramref name="seconds"/> × <see cref="BytesPerSecond"/> each.
     /// </summary>
     private static RunResult[] Measure(Candidate candidate, int bytes, int repetitions, double seconds, int window)
     {
@@ -144,7 +144,9 @@ internal sealed class TransportCommand
         {
             using var link = candidate.Connect(peer.Port);
             using var sender = new Sender(link, bytes / sizeof(float), window);
-            // Warm-up: doubling runs until one takes 0.25 s, at least 0.5 s in all; the last one's rate sizes the timed runs.
+            // Warm-up: doubling runs until one takes a quarter of a run's time and all half of it (at most
+            // 0.25 s and 0.5 s); the last one's rate sizes the timed runs.
+            var (probeSeconds, warmSeconds) = (Math.Min(0.25, seconds / 4), Math.Min(0.5, seconds / 2));
             var warm = TimeSpan.Zero;
             var n = 8L;
             RunResult probe;
@@ -152,10 +154,10 @@ internal sealed class TransportCommand
             {
                 probe = sender.TimeAsync(n).AsTask().GetAwaiter().GetResult();
                 warm += probe.Wall;
-                if (probe.Wall.TotalSeconds >= 0.25 && warm.TotalSeconds >= 0.5) break;
-                if (probe.Wall.TotalSeconds < 0.25) n *= 2;
+                if (probe.Wall.TotalSeconds >= probeSeconds && warm.TotalSeconds >= warmSeconds) break;
+                if (probe.Wall.TotalSeconds < probeSeconds) n *= 2;
             }
-            var count = Math.Max((long)Math.Ceiling(seconds * n / probe.Wall.TotalSeconds), (long)Math.Ceiling(MinimumBytes / bytes));
+            var count = Math.Max((long)Math.Ceiling(seconds * n / probe.Wall.TotalSeconds), (long)Math.Ceiling(seconds * BytesPerSecond / bytes));
             var runs = new RunResult[repetitions];
             for (var r = 0; r < repetitions; r++) runs[r] = sender.TimeAsync(count).AsTask().GetAwaiter().GetResult();
             sender.EndAsync().AsTask().GetAwaiter().GetResult();

@@ -17,7 +17,7 @@ internal sealed class TransportReport(IAnsiConsole console)
             ("method", $"sender: this process; receiver: this program again (transport --serve), over 127.0.0.1 TCP, Nagle off; " +
                 $"a message = 64-byte header + float32 payload, sent from a float[] the sender owns and landed in one pooled float[]; " +
                 $"the receiver acks every message (16 bytes), the sender keeps at most {window} unacknowledged; " +
-                $"{repetitions} timed runs per case of ≥ {seconds:0.##} s and ≥ 200 MB after a warm-up of ≥ 0.5 s, medians reported"),
+                $"{repetitions} timed runs per case of ≥ {seconds:0.##} s and ≥ {seconds * TransportCommand.BytesPerSecond / 1e6:0} MB after a warm-up of ≥ {Math.Min(0.5, seconds / 2):0.##} s, medians reported"),
             ("cpu time", "user + system of the whole process (getrusage via Environment.CpuUsage) over the timed run, per MB (10⁶ bytes) of payload"),
         ]));
     }
