@@ -86,7 +86,9 @@ internal sealed class TransportCommand
                 foreach (var candidate in candidates)
                 {
                     error.WriteLine($"measuring {candidate.Name} at {bytes:N0} bytes…");
-                    rows.Add(new TransportRow(candidate.Label, bytes, candidate.Copies, Measure(candidate, bytes, repetitions, seconds, window), Receiver: true));
+                    var (runs, messages) = Measure(candidate, bytes, repetitions, seconds, window);
+                    error.WriteLine($"  {messages:N0} messages, {messages * (double)bytes / 1e6:N0} MB in the case, warm-up included");
+                    rows.Add(new TransportRow(candidate.Label, bytes, candidate.Copies, runs, Receiver: true));
                 }
                 if (result.GetValue(_noFloors)) continue;
                 foreach (var (label, copies, body) in Floors.All)
@@ -136,8 +138,9 @@ internal sealed class TransportCommand
     /// <summary>
     /// One case: a receiving process, a warm-up that also sizes the runs, then <paramref name="repetitions"/>
     /// timed runs of at least <paramref name="seconds"/> and <paramref name="seconds"/> × <see cref="BytesPerSecond"/> each.
+    /// Also returns how many tensors went in all, warm-up included.
     /// </summary>
-    private static RunResult[] Measure(Candidate candidate, int bytes, int repetitions, double seconds, int window)
+    private static (RunResult[] Runs, long Messages) Measure(Candidate candidate, int bytes, int repetitions, double seconds, int window)
     {
         using var peer = ReceivingProcess.Start(candidate);
         return OnOwnThread(() =>
@@ -149,11 +152,13 @@ internal sealed class TransportCommand
             var (probeSeconds, warmSeconds) = (Math.Min(0.25, seconds / 4), Math.Min(0.5, seconds / 2));
             var warm = TimeSpan.Zero;
             var n = 8L;
+            var messages = 0L;
             RunResult probe;
             while (true)
             {
                 probe = sender.TimeAsync(n).AsTask().GetAwaiter().GetResult();
                 warm += probe.Wall;
+                messages += n;
                 if (probe.Wall.TotalSeconds >= probeSeconds && warm.TotalSeconds >= warmSeconds) break;
                 if (probe.Wall.TotalSeconds < probeSeconds) n *= 2;
             }
@@ -162,7 +167,7 @@ internal sealed class TransportCommand
             for (var r = 0; r < repetitions; r++) runs[r] = sender.TimeAsync(count).AsTask().GetAwaiter().GetResult();
             sender.EndAsync().AsTask().GetAwaiter().GetResult();
             peer.WaitForExit();
-            return runs;
+            return (runs, messages + repetitions * count);
         });
     }
 
