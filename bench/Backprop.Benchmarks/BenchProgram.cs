@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Backprop.Benchmarks.Steps;
+using Backprop.Benchmarks.Transport;
 using Backprop.CommandLine;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
@@ -9,7 +10,8 @@ namespace Backprop.Benchmarks;
 
 /// <summary>
 /// The benchmark program's command line: step (training throughput beside PyTorch and OpenBLAS),
-/// timeline (the micro-kernels taking turns) and kernels (the BenchmarkDotNet benchmarks).
+/// timeline (the micro-kernels taking turns), kernels (the BenchmarkDotNet benchmarks) and transport
+/// (the tensor-channel transports between two processes).
 /// </summary>
 internal static class BenchProgram
 {
@@ -19,11 +21,12 @@ internal static class BenchProgram
     /// <summary>Runs the command line and returns the exit code (<see cref="ExitCode"/>).</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("The benchmarks of Backprop.Distributed: a training step beside PyTorch and OpenBLAS, the kernels, the kernels' timeline.")
+        var root = new RootCommand("The benchmarks of Backprop.Distributed: a training step beside PyTorch and OpenBLAS, the kernels, the kernels' timeline, the tensor-channel transports.")
         {
             new StepCommand().Build(),
             KernelTimeline.Command(),
             Kernels(),
+            new TransportCommand().Build(),
         };
         return ProgramRunner.Run(root, Invocation, args, output, error, cancelOnSignal: false);
     }

@@ -8,7 +8,7 @@ public class BenchProgramTests
     internal static (int Code, string Output, string Error) Run(params string[] args) => Testing.ProgramOutput.Capture(BenchProgram.Run, args);
 
     [Fact]
-    public void Help_NamesTheThreeCommands()
+    public void Help_NamesTheFourCommands()
     {
         var (code, output, _) = Run("--help");
 
@@ -16,6 +16,7 @@ public class BenchProgramTests
         Assert.Contains("step", output);
         Assert.Contains("timeline", output);
         Assert.Contains("kernels", output);
+        Assert.Contains("transport", output);
     }
 
     [Fact]
