@@ -66,7 +66,8 @@ public sealed class WorkerCommand
 
         var data = new ScaledData(_data.Read(result));
         output.WriteLine($"data     {data.Name}: {data.Count} training samples, {data.FeatureCount} features");
-        var node = new Session(settings, data, result.GetValue(_threads), result.GetValue(_stay), target, output, error);
+        var fault = WorkerFault.Parse(Environment.GetEnvironmentVariable(WorkerFault.Variable));
+        var node = new Session(settings, data, result.GetValue(_threads), result.GetValue(_stay), target, output, error, fault);
         // A staying worker serves one coordinator after another: when its coordinator leaves, the node is
         // started afresh (a node cannot join a new cluster) and waits for the next one at the same address.
         for (var betweenRuns = false; ; betweenRuns = true)
@@ -114,7 +115,7 @@ public sealed class WorkerCommand
     }
 
     /// <summary>One worker node's life: join, serve runs, and leave with the exit code its end calls for.</summary>
-    private sealed class Session(NodeSettings settings, ScaledData data, int threads, bool staying, string target, TextWriter output, TextWriter error)
+    private sealed class Session(NodeSettings settings, ScaledData data, int threads, bool staying, string target, TextWriter output, TextWriter error, WorkerFault? fault)
     {
         public async Task<(int Code, bool Rejoin)> ServeAsync(bool betweenRuns, TimeSpan timeout)
         {
@@ -164,7 +165,8 @@ public sealed class WorkerCommand
                 {
                     output.WriteLine("joined the cluster");
                     joined.TrySetResult();
-                });
+                },
+                fault: fault);
 
             output.WriteLine($"worker   {Akka.Cluster.Cluster.Get(system).SelfAddress} joining {settings.SeedAddress}");
             // The first join gives up after --join-timeout; a staying worker waits for the next coordinator as long as it takes.

@@ -101,6 +101,12 @@ internal sealed class TrainCommand
         "star" => (ReduceMode.Star, null),
         _ => (ReduceMode.AllReduce, $"'{t}' is not a reduce mode (allreduce, star)"),
     });
+    private readonly Option<int> _checkReplicas = new Option<int>("--check-replicas-every")
+    {
+        Description = "With allreduce, compare a hash of every worker's weights and optimizer state every this many steps; a worker whose replica differs stops the run (0: never)",
+        DefaultValueFactory = _ => 100,
+        HelpName = "STEPS",
+    }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? (n, null) : (0, "expected a number of steps, 0 or more"));
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
@@ -116,7 +122,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _reduce, _targetAccuracy, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _reduce, _checkReplicas, _targetAccuracy, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -173,7 +179,7 @@ internal sealed class TrainCommand
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
-            TargetAccuracy: result.GetValue(_targetAccuracy)) { Reduce = result.GetValue(_reduce) };
+            TargetAccuracy: result.GetValue(_targetAccuracy)) { Reduce = result.GetValue(_reduce), StateCheckEvery = result.GetValue(_checkReplicas) };
         var stats = result.GetValue(_stats);
         Action<EpochReport>? onEpoch = quiet ? null : r =>
         {

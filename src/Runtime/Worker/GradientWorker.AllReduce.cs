@@ -34,6 +34,7 @@ public sealed partial class GradientWorker
     private const int MaximumEarlyFrames = 4096;
 
     private readonly Action<long, float[]>? _perturbReplica;   // tests only: corrupts a replica after an update
+    private readonly WorkerFault? _fault;                      // tests only: BACKPROP_FAULT
     private readonly List<TensorArrived> _early = [];          // frames of a step whose layout has not come yet
     private float[]? _replica;
     private Optimizer? _optimizer;
@@ -155,6 +156,7 @@ public sealed partial class GradientWorker
             step.ComputeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             step.NodeSums[node] = sum;
             for (var s = 0; s < step.SegmentCount; s++) SendSegment(step, node, s);
+            _fault?.At(WorkerFault.KillAfterParts, step.Number);
         }
         Sender.Tell(new NodeComputed(request.RunId, request.Step, request.NodeStart, request.NodeSize, sum.SampleCount, sum.LossSum, sum.CorrectCount, step.ComputeSeconds));
     }
@@ -260,6 +262,7 @@ public sealed partial class GradientWorker
             else _channel.Send(participant, new FrameHeader(FrameKind.Sum, _runGuid, step.Number, step.Number, Count: length, Segment: s), tensor);
         }
         tensor.Release();
+        _fault?.At(WorkerFault.KillAfterSums, step.Number);
     }
 
     /// <summary>Segment <paramref name="s"/> of the step's sum; with the last one, the step is reduced here.</summary>
@@ -281,6 +284,7 @@ public sealed partial class GradientWorker
         _optimizer!.Step(_replica, step.Sum, step.Layout.SampleCount);
         _replicaVersion = step.Number + 1;
         _perturbReplica?.Invoke(_replicaVersion, _replica!);
+        _fault?.At(WorkerFault.Perturb, _replicaVersion, _replica);
         HashIfDue();
     }
 

@@ -61,8 +61,9 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
     /// reason when it refuses a run.
     /// </summary>
     public GradientWorker(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads, long maximumFrameBytes, Action? onRunFinished, Action<string>? onRefused,
-        ChannelSettings? channel, Action<long, float[]>? perturbReplica = null)
+        ChannelSettings? channel, Action<long, float[]>? perturbReplica = null, WorkerFault? fault = null)
     {
+        _fault = fault;
         _onRefused = onRefused;
         _channelSettings = channel;
         _perturbReplica = perturbReplica;
@@ -87,8 +88,9 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
     /// without, it exchanges them as messages (a worker in the coordinator's process).
     /// </summary>
     public static Props Props(IActorRef coordinator, Func<FeatureScaling, DataSet> loadData, int threads,
-        long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null, ChannelSettings? channel = null) =>
-        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused, channel, null));
+        long maximumFrameBytes = long.MaxValue, Action? onRunFinished = null, Action<string>? onRefused = null, ChannelSettings? channel = null,
+        WorkerFault? fault = null) =>
+        Akka.Actor.Props.Create(() => new GradientWorker(coordinator, loadData, threads, maximumFrameBytes, onRunFinished, onRefused, channel, null, fault));
 
     /// <summary>Props for a worker on <paramref name="channel"/> whose replica <paramref name="perturbReplica"/> may change after each update (tests of the replica check only).</summary>
     internal static Props PropsForTests(Func<FeatureScaling, DataSet> loadData, ChannelSettings channel, Action<long, float[]> perturbReplica) =>

@@ -18,19 +18,20 @@ public static class WorkerNode
     /// later on a busy machine), <paramref name="onCoordinatorLost"/> when the coordinator leaves or is removed,
     /// <paramref name="onRefused"/> when the worker cannot take part in a run. A node started
     /// <paramref name="betweenRuns"/> (waiting for a coordinator that has gone, to come back) does not
-    /// log the transport's failures to reach it until it sees the coordinator up.
+    /// log the transport's failures to reach it until it sees the coordinator up. <paramref name="fault"/>
+    /// is a fault to inject, for tests.
     /// </summary>
     public static ActorSystem Start(
         NodeSettings cluster, Func<FeatureScaling, DataSet> loadData, int threads,
         Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null, bool betweenRuns = false,
-        Action? onJoined = null)
+        Action? onJoined = null, WorkerFault? fault = null)
     {
         var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
         var system = cluster.CreateSystem(cluster.ToConfig());
         if (betweenRuns) NodeSettings.RunIsOver(system);
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
-            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused, cluster.Channel).WithDispatcher(RuntimeConfig.WorkerDispatcher),
+            GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused, cluster.Channel, fault).WithDispatcher(RuntimeConfig.WorkerDispatcher),
             ActorName);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(onJoined, onCoordinatorLost)), "coordinator-watch");
         Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);

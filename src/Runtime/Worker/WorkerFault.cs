@@ -1,0 +1,45 @@
+using System.Globalization;
+
+namespace Backprop.Worker;
+
+/// <summary>
+/// A fault a worker injects into itself at a given step, for tests of the failure handling: the
+/// environment variable BACKPROP_FAULT of a worker process, "PHASE:STEP". Phases:
+/// <list type="bullet">
+/// <item>kill-after-parts: SIGKILL itself right after handing its parts of step STEP to the channel (the reduce-scatter);</item>
+/// <item>kill-after-sums: SIGKILL itself right after handing a summed segment of step STEP to the channel (the all-gather);</item>
+/// <item>perturb: change one weight of its replica after the update that makes version STEP.</item>
+/// </list>
+/// </summary>
+public sealed record WorkerFault(string Phase, long Step)
+{
+    /// <summary>The environment variable a worker process reads it from.</summary>
+    public const string Variable = "BACKPROP_FAULT";
+
+    /// <summary>The phases.</summary>
+    public const string KillAfterParts = "kill-after-parts", KillAfterSums = "kill-after-sums", Perturb = "perturb";
+
+    /// <summary>Parses "PHASE:STEP" (null or empty: no fault); anything else is an <see cref="InvalidInputException"/>.</summary>
+    public static WorkerFault? Parse(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        var phase = colon < 0 ? text : text[..colon];
+        if (colon < 0 || phase is not (KillAfterParts or KillAfterSums or Perturb)
+            || !long.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var step))
+            throw new InvalidInputException($"{Variable}='{text}': expected {KillAfterParts}:STEP, {KillAfterSums}:STEP or {Perturb}:STEP");
+        return new WorkerFault(phase, step);
+    }
+
+    /// <summary>Acts when this fault's phase is <paramref name="phase"/> and its step <paramref name="step"/>: kills the process, or changes <paramref name="replica"/>.</summary>
+    internal void At(string phase, long step, float[]? replica = null)
+    {
+        if (phase != Phase || step != Step) return;
+        if (phase == Perturb)
+        {
+            if (replica is { Length: > 0 }) replica[0] += 1e-3f;
+            return;
+        }
+        System.Diagnostics.Process.GetCurrentProcess().Kill();
+    }
+}
