@@ -10,10 +10,9 @@
 # one thread each, global batch 256. Per net it prints: samples/s (ours: median over the epochs
 # after the first; DDP: median of ~1 s windows after warm-up) and the ratio; the --stats breakdown
 # of a step (medians over the epochs after the first); CPU milliseconds per step of every process
-# (from /proc, between the end of epoch 2 and the end of the last-but-one epoch); and bytes per
-# step three ways: what the coordinator's serializer counted (--stats), the exact payload sizes of
-# the messages (WeightsUpdate 49 + 4P bytes per worker, GradientComputed 89 + 4P per node), and the
-# TCP payload the coordinator's sockets carried (ss, same interval as the CPU figures).
+# (from /proc, between the end of epoch 2 and the end of the last-but-one epoch); and, for every
+# process, the bytes its sockets carried per step (ss) against the exact size of the tensor frames
+# the mode moves, and the CPU its tensor-channel threads burned per step and per MB.
 #
 # Time to accuracy (unless --no-tta): for each seed, coordinator + N workers with
 # `train --target-accuracy` against `pytorch_ddp.py --mode accuracy`, same net and hyper-parameters
@@ -32,7 +31,7 @@
 #   --no-ddp           skip PyTorch        --no-throughput   skip throughput     --no-tta   skip time to accuracy
 #   --python PATH      a python with torch (default: the first of /usr/bin/python3, python3 that imports it)
 #   --logs DIR         keep every log in DIR (default: a temporary directory, removed at the end)
-#   -- ARGS            extra options for every coordinator (e.g. -- --half-gradients)
+#   -- ARGS            extra options for every coordinator (e.g. -- --reduce star)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,17 +60,19 @@ open_logs "$logs"
 echo "building (Release)…" >&2
 build_release
 
-# One line: seconds, CPU ticks of the coordinator and each worker, TCP bytes sent (acked) and
-# received on the coordinator's sockets.
+# One line: seconds, then for the coordinator and each worker: CPU ticks of the process, CPU ticks
+# of its tensor-channel threads (named tensor-in / tensor-out), TCP bytes its sockets sent (acked)
+# and received.
 sample() {
   local line; line="$(date +%s.%N)"
   for pid in "$coordinator_pid" "${worker_pids[@]}"; do
     line+=" $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+    line+=" $(for t in /proc/$pid/task/*; do c=$(cat "$t/comm" 2>/dev/null); case $c in tensor-*) sed 's/.*) //' "$t/stat" | awk '{ print $12 + $13 }';; esac; done | awk '{ s += $1 } END { print s + 0 }')"
+    line+=" $(ss -tinpH state established 2>/dev/null | awk -v pid="pid=$pid," '
+        index($0, pid) { mine = 1; next }
+        mine { for (i = 1; i <= NF; i++) { split($i, kv, ":"); if (kv[1] == "bytes_acked") s += kv[2]; if (kv[1] == "bytes_received") r += kv[2] } mine = 0 }
+        END { printf "%.0f %.0f", s, r }')"
   done
-  line+=" $(ss -tinpH state established 2>/dev/null | awk -v pid="pid=$coordinator_pid," '
-      index($0, pid) { mine = 1; next }
-      mine { for (i = 1; i <= NF; i++) { split($i, kv, ":"); if (kv[1] == "bytes_acked") s += kv[2]; if (kv[1] == "bytes_received") r += kv[2] } mine = 0 }
-      END { printf "%.0f %.0f", s, r }')"
   echo "$line"
 }
 
@@ -122,13 +123,12 @@ if [ "$tta" = 1 ]; then
   done
 fi
 
-half=0
-for arg in ${extra[@]+"${extra[@]}"}; do [ "$arg" = --half-gradients ] && half=1; done
-"$summary_python" - "$results" "$workers" "$threads" "$ticks" "$tta_target" "$(uptime)" "$half" <<'PY'
+mode=allreduce
+for ((i = 0; i < ${#extra[@]}; i++)); do [ "${extra[i]}" = --reduce ] && mode=${extra[i + 1]:-allreduce}; done
+"$summary_python" - "$results" "$workers" "$threads" "$ticks" "$tta_target" "$(uptime)" "$mode" <<'PY'
 import json, re, statistics, sys
 
-results, workers, threads, ticks, target, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-gradient_bytes = 2 if sys.argv[7] == "1" else 4  # per parameter; --half-gradients halves the gradients only
+results, workers, threads, ticks, target, load, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 median = statistics.median
 
 def ours(prefix):
@@ -141,14 +141,25 @@ def ours(prefix):
     later = [r for e, r in epochs if e > 1]
     s = stats[1:]
     col = lambda i: median(x[i] for x in s)
-    first, last = [l.split() for l in open(prefix + ".samples").read().split("\n") if l]
+    first, last = [[float(x) for x in l.split()] for l in open(prefix + ".samples").read().split("\n") if l]
     steps = -(-samples // 256) * (len(epochs) - 3)   # from the end of epoch 2 to the end of the last-but-one
-    seconds = float(last[0]) - float(first[0])
-    cpu = [1000 * (float(b) - float(a)) / ticks / steps for a, b in zip(first[1:-2], last[1:-2])]
-    tcp = (float(last[-2]) - float(first[-2]) + float(last[-1]) - float(first[-1])) / steps
-    exact = workers * (49 + 4 * params) + workers * (89 + gradient_bytes * params)  # W weights out, one node per worker back
+    seconds = last[0] - first[0]
+    d = [(b - a) for a, b in zip(first[1:], last[1:])]
+    per = [d[4 * i:4 * i + 4] for i in range(workers + 1)]   # coordinator, then each worker: process ticks, channel ticks, sent, received
+    cpu = [1000 * p[0] / ticks / steps for p in per]
+    channel = [1000 * p[1] / ticks / steps for p in per]
+    tcp = [(p[2] + p[3]) / steps for p in per]
+    # Tensor bytes per step each process sends plus receives (88-byte frame headers included):
+    # star: the coordinator sends W weights and gets one sum per worker; all-reduce: a worker sends its
+    # parts of the W − 1 segments it does not own and the sum of its own to W − 1 peers, and receives as many.
+    frame = lambda values: 88 + 4 * values
+    if mode == "star":
+        exact = [2 * workers * frame(params)] + [2 * frame(params)] * workers
+    else:
+        segment = params / workers
+        exact = [0] + [4 * (workers - 1) * frame(segment)] * workers
     return dict(params=params, rate=median(later), step=col(0), compute=col(1), coord=col(2), ser=col(3), wait=col(4),
-                meter=col(5) * 1e6, exact=exact, tcp=tcp, cpu=cpu, wall=1000 * seconds / steps)
+                exact=exact, tcp=tcp, cpu=cpu, channel=channel, wall=1000 * seconds / steps)
 
 def ddp(path):
     for line in open(path):
@@ -178,12 +189,14 @@ if rows:
     for net, r in rows.items():
         o = r["ours"]
         print(f"| {net} | {o['step']:.2f} | {o['compute']:.2f} | {o['coord']:.2f} | {o['ser']:.2f} | {o['wait']:.2f} | {o['cpu'][0]:.2f} | {' / '.join(f'{c:.2f}' for c in o['cpu'][1:])} |")
-    print(f"\nBytes per step (MB): serializer count in the coordinator (--stats), exact payloads (W·(49 + 4P) + W·(89 + {gradient_bytes}P)), TCP payload on the coordinator's sockets (ss):\n")
-    print("| net | --stats | exact payloads | TCP (ss) | (TCP − --stats) per tensor message: envelope, control messages, heartbeats (bytes) |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"\nTensor channel per step ({mode}): MB each process sent plus received on TCP (ss) against the frames' exact size, and the CPU of its channel threads (tensor-in/-out: socket calls, kernel copies, checksums), per MB:\n")
+    print("| net | process | TCP MB | exact frames MB | channel CPU ms | channel CPU ms per MB |")
+    print("|---|---|---:|---:|---:|---:|")
     for net, r in rows.items():
         o = r["ours"]
-        print(f"| {net} | {o['meter'] / 1e6:.3f} | {o['exact'] / 1e6:.3f} | {o['tcp'] / 1e6:.3f} | {(o['tcp'] - o['meter']) / (2 * workers):,.0f} |")
+        for i, name in enumerate(["coordinator"] + [f"worker {w}" for w in range(1, workers + 1)]):
+            per_mb = f"{o['channel'][i] / (o['tcp'][i] / 1e6):.2f}" if o["tcp"][i] > 1e5 else "–"
+            print(f"| {net} | {name} | {o['tcp'][i] / 1e6:.3f} | {o['exact'][i] / 1e6:.3f} | {o['channel'][i]:.2f} | {per_mb} |")
 
 tta = {}
 for kind, seed, path in lines:
