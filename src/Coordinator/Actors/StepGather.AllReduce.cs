@@ -38,7 +38,8 @@ internal sealed class NodeTotals(int sampleCount, double lossSum, int correctCou
 /// <summary>
 /// The gather of an all-reduce step: the same nodes, assignment, deadlines and moves as the star's,
 /// but no tensor reaches the coordinator. The step's participants (every ready worker) get a
-/// <see cref="StepLayout"/> naming each segment's owner; a worker that does not hold this version's
+/// <see cref="StepLayout"/> naming each segment's owner (the parameter vector is cut into segments
+/// of at most <see cref="SegmentValues"/> values, a multiple of the participants, dealt out in turn); a worker that does not hold this version's
 /// replica gets it from a peer first. The step is done when every node's totals are in and every
 /// participant holds every segment of the sum (<see cref="StepReduced"/>). A participant lost (or
 /// needing the state) is removed: its segments get new owners and its nodes are computed again, in
@@ -46,6 +47,9 @@ internal sealed class NodeTotals(int sampleCount, double lossSum, int correctCou
 /// </summary>
 internal sealed partial class StepGather
 {
+    /// <summary>The most values a segment holds (256 KiB of floats).</summary>
+    internal const int SegmentValues = 1 << 16;
+
     private readonly AllReducePlan? _allReduce;
     private readonly List<IActorRef> _participants = [];
     private readonly HashSet<IActorRef> _reducedBy = [];
@@ -60,7 +64,11 @@ internal sealed partial class StepGather
         _participants.Clear();
         _participants.AddRange(_ready.Where(_endpoints.ContainsKey));
         if (_participants.Count == 0) return; // waits for a worker (JoinAllReduce)
-        _owners = [.. _participants];
+        // Segments of at most SegmentValues values, dealt out in turn: an owner adds and sends one
+        // segment while the parts of the next are still arriving, and large frames do not wait whole.
+        var parameters = _plan.ParameterCount;
+        var rounds = Math.Max(1, (parameters + _participants.Count * SegmentValues - 1) / (_participants.Count * SegmentValues));
+        _owners = [.. Enumerable.Range(0, Math.Min(parameters, _participants.Count * rounds)).Select(s => _participants[s % _participants.Count])];
         foreach (var joiner in _participants.Where(p => !_allReduce!.Holders.Contains(p))) SourceState(joiner);
         if (_answered) return;
         SendLayout();

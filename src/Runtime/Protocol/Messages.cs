@@ -38,7 +38,7 @@ public enum ReduceMode
     /// <summary>Every worker sends its node sums to the coordinator, which adds them, updates the weights and sends them out.</summary>
     Star = 0,
     /// <summary>
-    /// The parameter vector is cut into one segment per worker; each segment's owner adds that
+    /// The parameter vector is cut into segments dealt out among the workers; each segment's owner adds that
     /// segment of every node sum and sends the result to every worker, and every worker applies the
     /// same update to its own replica. The coordinator moves no tensors.
     /// </summary>
