@@ -250,7 +250,7 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
 
         _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
         var channel = setup.TensorEndpoint is null ? null : _channel;
-        var sum = channel is null ? _sum! : _spareSums.TryTake(out var spare) ? spare : new GradientSum(_engine!.Architecture.ParameterCount);
+        var sum = channel is null ? _sum! : TakeSpareSum(_engine!.Architecture.ParameterCount);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -265,6 +265,16 @@ public sealed class GradientWorker : ReceiveActor, IWithUnboundedStash
         var header = new FrameHeader(FrameKind.NodeSum, _runGuid, request.Step, request.Version, request.NodeStart, request.NodeSize,
             sum.SampleCount, sum.CorrectCount, sum.LossSum, seconds, sum.Values.Length);
         channel.Send(setup.TensorEndpoint!, header, sum.Values, () => _spareSums.Add(sum));
+    }
+
+    /// <summary>A written sum to reuse, or a new one; sums of an earlier run's network (another size) are dropped.</summary>
+    private GradientSum TakeSpareSum(int parameterCount)
+    {
+        while (_spareSums.TryTake(out var spare))
+        {
+            if (spare.Values.Length == parameterCount) return spare;
+        }
+        return new GradientSum(parameterCount);
     }
 
     private void HandleRunFinished(RunFinished finished)
