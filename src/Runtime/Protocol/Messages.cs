@@ -29,6 +29,14 @@ namespace Backprop.Protocol;
 /// <summary>A control message that carries (small) tensors: it travels through <see cref="ProtocolSerializer"/> (header + raw floats).</summary>
 public interface ITensorMessage;
 
+/// <summary>
+/// A message that holds a whole tensor (weights, a gradient sum): passed by reference inside a
+/// process, a frame of the tensor channel between processes, never through Akka.Remote. It is
+/// bound to <see cref="ProtocolSerializer"/>, which refuses it, so that one sent through Akka by
+/// mistake fails loudly instead of falling to a default serializer.
+/// </summary>
+public interface ILocalTensorMessage : INoSerializationVerificationNeeded;
+
 /// <summary>A small control message: it travels through Hyperion, limited to the protocol's own types.</summary>
 public interface IControlMessage;
 
@@ -106,7 +114,7 @@ public sealed record SetupRefused(string RunId, string Reason) : IControlMessage
 /// coordinator's process, a <see cref="Channel.FrameKind.Weights"/> frame of the tensor channel to
 /// any other. Never serialized.
 /// </summary>
-public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Parameters) : INoSerializationVerificationNeeded;
+public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Parameters) : ILocalTensorMessage;
 
 /// <summary>
 /// Compute the summed gradient of one node of the chunk tree: samples
@@ -126,7 +134,7 @@ public sealed record ComputeGradient(string RunId, long Step, long Version, int 
 /// </remarks>
 public sealed record GradientComputed(
     string RunId, long Step, long Version, int NodeStart, int NodeSize,
-    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum, double ComputeSeconds = 0) : INoSerializationVerificationNeeded;
+    int SampleCount, double LossSum, int CorrectCount, FloatTensor Sum, double ComputeSeconds = 0) : ILocalTensorMessage;
 
 /// <summary>The worker does not hold the version a request names; it computed nothing.</summary>
 public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int NodeSize, long RequestedVersion, long HeldVersion) : IControlMessage;

@@ -19,7 +19,8 @@ public static class ProtocolConfig
     /// <summary>
     /// Tensor messages go through <see cref="ProtocolSerializer"/>; the small control messages
     /// through Hyperion, which may only create the protocol's own types (and with unsafe types
-    /// disallowed). Nothing of ours reaches the JSON default.
+    /// disallowed). Weights and gradient messages are bound to the protocol serializer too, which
+    /// refuses them: they never travel through Akka. Nothing of ours reaches the JSON default.
     /// </summary>
     public static readonly Config Serialization = ConfigurationFactory.ParseString($$"""
         akka.actor {
@@ -29,6 +30,7 @@ public static class ProtocolConfig
           }
           serialization-bindings {
             "{{typeof(ITensorMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop
+            "{{typeof(ILocalTensorMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop
             "{{typeof(IControlMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop-control
           }
           serialization-identifiers {

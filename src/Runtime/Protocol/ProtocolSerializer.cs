@@ -37,14 +37,23 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         SetupRun => SetupManifest,
+        ILocalTensorMessage => throw Refused(o),
         _ => throw new ArgumentException($"{o.GetType()} is not a tensor message", nameof(o)),
     };
+
+    private static ArgumentException Refused(object o) =>
+        new($"{o.GetType().Name} carries a whole tensor: between processes it travels over the tensor channel, never through Akka", nameof(o));
 
     /// <inheritdoc/>
     public override byte[] ToBinary(object obj)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var bytes = obj is SetupRun setup ? Write(setup) : throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj));
+        var bytes = obj switch
+        {
+            SetupRun setup => Write(setup),
+            ILocalTensorMessage => throw Refused(obj),
+            _ => throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj)),
+        };
         WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         WireMetrics.BytesWritten.Add(bytes.Length);
         return bytes;

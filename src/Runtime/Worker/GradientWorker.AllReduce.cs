@@ -76,8 +76,15 @@ public sealed partial class GradientWorker
         if (!AllReduce || layout.RunId != _runId) return;
         if (_step is { } current && current.Number == layout.Step)
         {
-            if (layout.Revision > current.Layout.Revision) Revise(current, layout);
-            return;
+            if (layout.Revision <= current.Layout.Revision) return;
+            if (layout.SegmentOwners.Length == current.SegmentCount)
+            {
+                Revise(current, layout);
+                // The coordinator may have set this worker aside and taken it back: say again that the sum is here.
+                if (current.Reported) _runCoordinator.Tell(new StepReduced(layout.RunId, current.Number, false, 0));
+                return;
+            }
+            ReleaseStep(); // the step starts over with other segments (the replica has not moved)
         }
         if (_step is { } newer && newer.Number > layout.Step || _step is null && _replicaVersion > layout.Step) return; // stale
         if (_step is { } previous)
@@ -150,7 +157,7 @@ public sealed partial class GradientWorker
         var node = (request.NodeStart, request.NodeSize);
         if (!step.NodeSums.TryGetValue(node, out var sum))
         {
-            sum = _spareSums.TryTake(out var spare) ? spare : new GradientSum(ParameterCount);
+            sum = TakeSpareSum(ParameterCount);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             _engine!.Gradient(_replica, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
             step.ComputeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;

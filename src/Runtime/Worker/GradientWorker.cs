@@ -265,7 +265,7 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         var setup = _setup!;
 
         var channel = setup.TensorEndpoint is null ? null : _channel;
-        var sum = channel is null ? _sum! : _spareSums.TryTake(out var spare) ? spare : new GradientSum(_engine!.Architecture.ParameterCount);
+        var sum = channel is null ? _sum! : TakeSpareSum(_engine!.Architecture.ParameterCount);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -298,6 +298,16 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         }
         _log.Debug("step {0}: computing chunks [{1}, {2})", request.Step, request.NodeStart, request.NodeStart + request.NodeSize);
         return true;
+    }
+
+    /// <summary>A written sum to reuse, or a new one; sums of an earlier run's network (another size) are dropped.</summary>
+    private GradientSum TakeSpareSum(int parameterCount)
+    {
+        while (_spareSums.TryTake(out var spare))
+        {
+            if (spare.Values.Length == parameterCount) return spare;
+        }
+        return new GradientSum(parameterCount);
     }
 
     private void HandleRunFinished(RunFinished finished)

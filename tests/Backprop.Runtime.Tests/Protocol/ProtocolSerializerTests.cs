@@ -1,10 +1,13 @@
 using System.Collections.Immutable;
 using System.Runtime.Serialization;
+using System.Text;
 using Akka.Actor;
+using Akka.Configuration;
 using Akka.Serialization;
 using Backprop.Data;
 using Backprop.Networks;
 using Backprop.Protocol;
+using Backprop.Training;
 
 namespace Backprop.Runtime.Tests.Protocol;
 
@@ -14,20 +17,31 @@ public sealed class ProtocolSerializerTests : IDisposable
 
     public void Dispose() => _system.Dispose();
 
+    private static SetupRun Setup(string? tensorEndpoint) =>
+        new("run", ImmutableArray.Create(4, 5, 3), Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, 16, 7, 40, "abc123",
+            ScalingKind.Standard, FloatTensor.CopyOf([1f, 2f, 3f, 4f]), FloatTensor.CopyOf([0.5f, 0.25f, float.Epsilon, 3e38f]), tensorEndpoint);
+
     public static TheoryData<object> TensorMessages() =>
     [
-        new SetupRun("run", ImmutableArray.Create(4, 5, 3), Activation.ReLU, Activation.Softmax, Cost.CrossEntropy, 16, 7, 40, "abc123",
-            ScalingKind.Standard, FloatTensor.CopyOf([1f, 2f, 3f, 4f]), FloatTensor.CopyOf([0.5f, 0.25f, 1f, 2f]), HalfPrecisionGradients: true),
-        new WeightsUpdate("run", 12, FloatTensor.CopyOf([1f, -2.5f, float.Epsilon, 3e38f])),
-        new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f]), 0.25),
-        new GradientComputed("run", 0, 0, 0, 1, 0, 0, 0, FloatTensor.CopyOf([])),
+        Setup(null),
+        Setup("h:1") with { Reduce = ReduceMode.AllReduce, StateCheckEvery = 25,
+            Optimizer = new OptimizerSettings(OptimizerKind.Adam, 0.003f, 0.8f, 0.85f, 0.995f, 1e-7f, 1e-4f, 10) },
+        Setup("10.0.0.7:25521"),
+        Setup("wörker-host.example:1"),
     ];
 
     public static TheoryData<object> ControlMessages() =>
     [
-        RegisterWorker.Instance, new SetupAccepted("run"), new SetupRefused("run", "other data"),
+        RegisterWorker.Instance, new SetupAccepted("run"), new SetupAccepted("run", "10.0.0.8:4000"), new SetupRefused("run", "other data"),
         new ComputeGradient("run", 3, 3, 1, 64, 32, 4, 2), new VersionMismatch("run", 3, 4, 2, 3, 2), new RunFinished("run"),
         PauseTraining.Instance, ResumeTraining.Instance,
+    ];
+
+    /// <summary>The tensor messages of the protocol that never go through Akka between processes.</summary>
+    public static TheoryData<object> ChannelMessages() =>
+    [
+        new WeightsUpdate("run", 12, FloatTensor.CopyOf([1.640625f, -2.515625f])),
+        new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([1.640625f, -2.515625f]), 0.25),
     ];
 
     [Theory]
@@ -40,6 +54,25 @@ public sealed class ProtocolSerializerTests : IDisposable
         Assert.Equal(Describe(message), Describe(copy));
     }
 
+    [Fact]
+    public void SetupRun_TensorEndpoint_SurvivesTheRoundTripAndNullStaysNull()
+    {
+        Assert.Null(((SetupRun)RoundTrip(Setup(null))).TensorEndpoint);
+        Assert.Equal("10.0.0.7:25521", ((SetupRun)RoundTrip(Setup("10.0.0.7:25521"))).TensorEndpoint);
+        // An empty endpoint is the wire's null.
+        Assert.Null(((SetupRun)RoundTrip(Setup(""))).TensorEndpoint);
+    }
+
+    [Fact]
+    public void SetupRun_TensorEndpoint_TakesItsUtf8BytesAndALength()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var without = serializer.ToBinary(Setup(null));
+        var with = serializer.ToBinary(Setup("h:1"));
+        Assert.Equal(without.Length + 3, with.Length);
+        Assert.Equal(Describe(Setup("h:1")), Describe(serializer.FromBinary(with, "S")));
+    }
+
     [Theory]
     [MemberData(nameof(ControlMessages))]
     public void ControlMessage_RoundTripsThroughHyperion(object message)
@@ -48,6 +81,50 @@ public sealed class ProtocolSerializerTests : IDisposable
         var copy = RoundTrip(message);
         Assert.Equal(message.GetType(), copy.GetType());
         Assert.Equal(Describe(message), Describe(copy));
+    }
+
+    [Theory]
+    [MemberData(nameof(ChannelMessages))]
+    public void ProtocolSerializer_RefusesWeightsAndGradients(object message)
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        Assert.Throws<ArgumentException>(() => serializer.Manifest(message));
+        Assert.Throws<ArgumentException>(() => serializer.ToBinary(message));
+    }
+
+    [Theory]
+    [InlineData("W")]
+    [InlineData("G")]
+    public void ProtocolSerializer_FormerWeightsAndGradientManifests_AreUnknown(string manifest)
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary([1, 2, 3, 4], manifest));
+        Assert.Contains($"unknown protocol manifest '{manifest}'", e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(ChannelMessages))]
+    public void WeightsAndGradients_AreNotOnTheProtocolsOwnBindings(object message)
+    {
+        Assert.IsAssignableFrom<ILocalTensorMessage>(message);
+        Assert.IsNotType<ITensorMessage>(message, exactMatch: false);
+        Assert.IsNotType<IControlMessage>(message, exactMatch: false);
+        Assert.DoesNotContain(message.GetType(), ProtocolConfig.ControlTypes);
+        Assert.IsNotType<ControlMessageSerializer>(_system.Serialization.FindSerializerFor(message));
+    }
+
+    /// <summary>
+    /// Akka's default binding "System.Object" = json would otherwise cover them: one told to a
+    /// remote actor by mistake must fail at the sender, not travel as JSON without its values.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ChannelMessages))]
+    public void WeightsAndGradients_AreBoundToTheProtocolSerializer_WhichRefusesThem(object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        Assert.IsType<ProtocolSerializer>(serializer);
+        var refusal = Assert.Throws<ArgumentException>(() => serializer.ToBinary(message));
+        Assert.Contains("tensor channel", refusal.Message);
     }
 
     [Fact]
@@ -63,95 +140,25 @@ public sealed class ProtocolSerializerTests : IDisposable
     }
 
     [Fact]
-    public void WeightsUpdate_SameObject_IsSerializedOnce()
+    public void Setup_TakesFourBytesAValuePlusItsFields()
     {
-        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(WeightsUpdate));
-        var update = new WeightsUpdate("run", 1, FloatTensor.CopyOf(new float[1000]));
-        Assert.Same(serializer.ToBinary(update), serializer.ToBinary(update));
-        Assert.NotSame(serializer.ToBinary(update), serializer.ToBinary(update with { Version = 2 }));
-    }
-
-    [Fact]
-    public void Gradient_OfOneMillionFloats_TakesFourBytesEachPlusAHeader()
-    {
-        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
-        var bytes = serializer.ToBinary(new GradientComputed("0123456789abcdef0123456789abcdef", 1, 1, 0, 1, 1, 0, 0, FloatTensor.CopyOf(new float[1_000_000])));
-        Assert.Equal(4_000_000 + 4 + 1 + 36 + 8 + 8 + 12 + 8 + 4 + 8, bytes.Length);
-    }
-
-    [Fact]
-    public void Gradient_InHalfPrecision_TakesTwoBytesEachAndRoundTripsExactly()
-    {
-        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
-        var values = Enumerable.Range(0, 1000).Select(i => (float)Math.Sin(i) * 100).ToArray();
-        var half = FloatTensor.RoundedToHalf(values);
-        Assert.True(half.IsHalfPrecision);
-        var message = new GradientComputed("run", 1, 1, 0, 1, 1, 0, 0, half);
-        var bytes = serializer.ToBinary(message);
-        Assert.Equal(2 * 1000 + 4 + 1 + 7 + 8 + 8 + 12 + 8 + 4 + 8, bytes.Length);
-        var copy = (GradientComputed)serializer.FromBinary(bytes, "G");
-        Assert.Equal(half.Span.ToArray(), copy.Sum.Span.ToArray());
-        Assert.True(copy.Sum.IsHalfPrecision);
-        // Rounding to binary16 keeps about 3 significant digits.
-        for (var i = 0; i < values.Length; i++) Assert.True(Math.Abs(values[i] - half.Span[i]) <= Math.Abs(values[i]) / 1024 + 1e-7, $"{values[i]} vs {half.Span[i]}");
-    }
-
-    /// <summary>Floats from every part of the range (a bit pattern every 65,521), kept where binary16 reaches, with ±∞ and NaN.</summary>
-    private static float[] HalfRangeValues()
-    {
-        var values = new List<float> { 0f, -0f, 65504f, -65504f, 65519.99f, float.Epsilon, 5.96e-8f, 2.98e-8f, float.PositiveInfinity, float.NegativeInfinity, float.NaN };
-        for (long bits = 0; bits <= uint.MaxValue; bits += 65521)
-        {
-            var v = BitConverter.Int32BitsToSingle((int)bits);
-            if (!float.IsFinite(v) || Math.Abs(v) < 65520f) values.Add(v);
-        }
-        return [.. values];
-    }
-
-    [Fact]
-    public void RoundedToHalf_EveryKindOfValue_IsTheCastBitForBit()
-    {
-        var values = HalfRangeValues();
-        Assert.NotEqual(0, values.Length % 2048); // a partial last block as well as whole ones
-        var rounded = FloatTensor.RoundedToHalf(values);
-        Assert.True(rounded.IsHalfPrecision);
-        for (var i = 0; i < values.Length; i++)
-            Assert.Equal(BitConverter.SingleToInt32Bits((float)(Half)values[i]), BitConverter.SingleToInt32Bits(rounded.Span[i]));
-    }
-
-    [Fact]
-    public void HalfTensor_OnTheWire_IsTheCastsBinary16AndReadsBackExactly()
-    {
-        var serializer = (ProtocolSerializer)_system.Serialization.FindSerializerForType(typeof(GradientComputed));
-        var half = FloatTensor.RoundedToHalf(HalfRangeValues());
-        var bytes = serializer.ToBinary(new GradientComputed("run", 1, 1, 0, 1, 1, 0, 0, half));
-        var copy = (GradientComputed)serializer.FromBinary(bytes, "G");
-        // The tensor's 2-byte values sit at the end of the message.
-        var wire = bytes.AsSpan(bytes.Length - 2 * half.Length);
-        for (var i = 0; i < half.Length; i++)
-        {
-            Assert.Equal(BitConverter.HalfToInt16Bits((Half)half.Span[i]), BitConverter.ToInt16(wire[(2 * i)..]));
-            Assert.Equal(BitConverter.SingleToInt32Bits(half.Span[i]), BitConverter.SingleToInt32Bits(copy.Sum.Span[i]));
-        }
-    }
-
-    [Fact]
-    public void RoundedToHalf_ValueBeyondHalfRange_KeepsFullPrecision()
-    {
-        var tensor = FloatTensor.RoundedToHalf([1.5f, 70000f]);
-        Assert.False(tensor.IsHalfPrecision);
-        Assert.Equal([1.5f, 70000f], tensor.Span.ToArray());
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var setup = Setup(null) with { ScalingShift = FloatTensor.CopyOf(new float[1000]), ScalingScale = FloatTensor.CopyOf(new float[1000]) };
+        var bytes = serializer.ToBinary(setup);
+        // run id, 3 sizes, 3 enum bytes, chunk/seed/count, hash, scaling byte, two tensors, empty endpoint,
+        // reduce mode, optimizer flag and kind, 6 optimizer floats, warm-up, replica-check interval
+        Assert.Equal((4 + 3) + (4 + 12) + 3 + 12 + (4 + 6) + 1 + 2 * (4 + 1 + 4000) + 4 + 3 + 24 + 4 + 4, bytes.Length);
     }
 
     [Fact]
     public void FromBinary_Truncated_ThrowsSerializationException()
     {
         var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
-        var bytes = serializer.ToBinary(new GradientComputed("run", 3, 3, 4, 2, 32, 12.5, 30, FloatTensor.CopyOf([0.1f, 0.2f, 0.3f])));
+        var bytes = serializer.ToBinary(Setup("10.0.0.7:25521"));
         for (var length = 0; length < bytes.Length; length++)
         {
-            var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes[..length], "G"));
-            Assert.Contains("'G'", e.Message);
+            var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes[..length], "S"));
+            Assert.Contains("'S'", e.Message);
         }
     }
 
@@ -167,11 +174,24 @@ public sealed class ProtocolSerializerTests : IDisposable
     public void FromBinary_WrongTensorLength_ThrowsSerializationException()
     {
         var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
-        var bytes = serializer.ToBinary(new WeightsUpdate("r", 1, FloatTensor.CopyOf([1f, 2f])));
-        bytes[1 + 4 + 8] = 200; // the tensor's count claims 200 floats
-        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "W"));
-        var longer = serializer.ToBinary(new WeightsUpdate("r", 1, FloatTensor.CopyOf([1f, 2f])));
-        Assert.Throws<SerializationException>(() => serializer.FromBinary([.. longer, 0, 0, 0, 0], "W"));
+        var bytes = serializer.ToBinary(Setup(null));
+        var offset = (4 + 3) + (4 + 12) + 3 + 12 + (4 + 6) + 1; // the shift tensor's count
+        Assert.Equal(4, BitConverter.ToInt32(bytes, offset));
+        bytes[offset] = 200; // claims 200 floats
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "S"));
+        var longer = serializer.ToBinary(Setup(null));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary([.. longer, 0, 0, 0, 0], "S"));
+    }
+
+    [Fact]
+    public void FromBinary_UnknownTensorEncoding_ThrowsSerializationException()
+    {
+        var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
+        var bytes = serializer.ToBinary(Setup(null));
+        var offset = (4 + 3) + (4 + 12) + 3 + 12 + (4 + 6) + 1 + 4; // the shift tensor's encoding byte
+        bytes[offset] = 1; // the former binary16 encoding
+        var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "S"));
+        Assert.Contains("unknown tensor encoding 1", e.Message);
     }
 
     [Fact]
@@ -200,8 +220,7 @@ public sealed class ProtocolSerializerTests : IDisposable
     public void FromBinary_SetupWithInvalidActivationCode_IsRejected()
     {
         var serializer = new ProtocolSerializer((ExtendedActorSystem)_system);
-        var setup = (SetupRun)((IEnumerable<object[]>)TensorMessages()).First()[0];
-        var bytes = serializer.ToBinary(setup);
+        var bytes = serializer.ToBinary(Setup(null));
         var offset = 4 + 3 + 4 + 3 * 4; // run id, layer count, three sizes
         bytes[offset] = 99;
         var e = Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "S"));
@@ -218,10 +237,43 @@ public sealed class ProtocolSerializerTests : IDisposable
 
     private static string Describe(object message) => message switch
     {
-        SetupRun s => $"{s with { LayerSizes = [], ScalingShift = null!, ScalingScale = null! }} {string.Join(",", s.LayerSizes)} {string.Join(",", s.ScalingShift.Span.ToArray())} {string.Join(",", s.ScalingScale.Span.ToArray())}",
-        WeightsUpdate w => $"{w with { Parameters = null! }} {string.Join(",", w.Parameters.Span.ToArray())}",
-        GradientComputed g => $"{g with { Sum = null! }} {string.Join(",", g.Sum.Span.ToArray())}",
+        SetupRun s => $"{s with { LayerSizes = [], ScalingShift = null!, ScalingScale = null! }} {string.Join(",", s.LayerSizes)} {Bits(s.ScalingShift)} {Bits(s.ScalingScale)}",
         RegisterWorker or PauseTraining or ResumeTraining => message.GetType().Name,
         _ => message.ToString()!,
     };
+
+    private static string Bits(FloatTensor t) => string.Join(",", t.Span.ToArray().Select(BitConverter.SingleToInt32Bits));
+}
+
+/// <summary>What <c>serialize-messages = on</c> does with the messages the channel carries between processes.</summary>
+public sealed class SerializeMessagesSpecs : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config SpecConfig = ConfigurationFactory.ParseString("""
+        akka.actor.serialize-messages = on
+        """).WithFallback(ProtocolConfig.Serialization);
+
+    public SerializeMessagesSpecs() : base(SpecConfig) { }
+
+    [Fact]
+    public void WeightsAndGradients_AreNotVerified_TheSameInstanceArrives()
+    {
+        // INoSerializationVerificationNeeded: verification skips them; a local tell hands over the reference.
+        var weights = new WeightsUpdate("run", 1, FloatTensor.CopyOf([1f, 2f]));
+        var gradient = new GradientComputed("run", 1, 1, 0, 1, 1, 0, 0, FloatTensor.CopyOf([3f]));
+        TestActor.Tell(weights);
+        Assert.Same(weights, ExpectMsg<WeightsUpdate>());
+        TestActor.Tell(gradient);
+        Assert.Same(gradient, ExpectMsg<GradientComputed>());
+    }
+
+    [Fact]
+    public void SetupRun_IsVerified_ACopyArrives()
+    {
+        var setup = new SetupRun("run", [2, 2], Activation.Tanh, Activation.Softmax, Cost.CrossEntropy, 4, 1, 8, "h",
+            ScalingKind.None, FloatTensor.CopyOf([0f, 0f]), FloatTensor.CopyOf([1f, 1f]), "127.0.0.1:9");
+        TestActor.Tell(setup);
+        var copy = ExpectMsg<SetupRun>();
+        Assert.NotSame(setup, copy);
+        Assert.Equal("127.0.0.1:9", copy.TensorEndpoint);
+    }
 }

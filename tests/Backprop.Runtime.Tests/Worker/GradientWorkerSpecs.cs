@@ -77,13 +77,40 @@ public sealed class GradientWorkerSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Compute_ForAVersionItDoesNotHold_AnswersVersionMismatchAndComputesNothing()
+    public void Compute_ForAnOlderVersionThanItHolds_AnswersVersionMismatchAndComputesNothing()
+    {
+        var worker = ReadyWorker(out _);
+        worker.Tell(new ComputeGradient("run-1", 8, 6, 0, 0, 4, 0, 1));
+        var mismatch = ExpectMsg<VersionMismatch>();
+        Assert.Equal((6L, 7L), (mismatch.RequestedVersion, mismatch.HeldVersion));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void Compute_ForANewerVersion_WaitsForItsWeights()
     {
         var worker = ReadyWorker(out _);
         worker.Tell(new ComputeGradient("run-1", 8, 8, 0, 0, 4, 0, 1));
-        var mismatch = ExpectMsg<VersionMismatch>();
-        Assert.Equal((8L, 7L), (mismatch.RequestedVersion, mismatch.HeldVersion));
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        var newer = Initialization.Create(Net, 5);
+        worker.Tell(new WeightsUpdate("run-1", 8, FloatTensor.CopyOf(newer)));
+        var result = ExpectMsg<GradientComputed>();
+        Assert.Equal((8L, 8L), (result.Step, result.Version));
+        var expected = new GradientSum(Net.ParameterCount);
+        new BatchEngine(Net, ChunkSize).Gradient(newer, Data, Shuffling.Permutation(Data.Count, Seed, 0).AsSpan(0, 4), expected);
+        Assert.Equal(expected.Values, result.Sum.Span.ToArray()); // bitwise
+    }
+
+    [Fact]
+    public void Compute_WaitingForWeights_IsDroppedWhenTheRunFinishes()
+    {
+        var worker = ReadyWorker(out _);
+        worker.Tell(new ComputeGradient("run-1", 8, 8, 0, 0, 4, 0, 1));
+        worker.Tell(new RunFinished("run-1"));
+        worker.Tell(Setup(Data.ContentHash));
+        ExpectMsg<SetupAccepted>();
+        worker.Tell(new WeightsUpdate("run-1", 8, FloatTensor.CopyOf(Initialization.Create(Net, 5))));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the stashed request went with the old run
     }
 
     [Fact]
