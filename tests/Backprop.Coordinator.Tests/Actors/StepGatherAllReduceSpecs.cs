@@ -351,6 +351,28 @@ public sealed class StepGatherAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AllReduce_EveryParticipantLost_WithTheInitialState_ALostWorkerBackInTheSameStep_MustReportTheStepAgain()
+    {
+        var workers = Workers(1);
+        var w1 = workers[0];
+        var gather = StartGather(workers, holders: [], initialState: FloatTensor.CopyOf([0f]));
+        var request = Begin(w1).Request;
+        Computed(gather, w1, request);
+        gather.Tell(new WorkerLost(w1.Ref, [])); // its StepReduced was lost with it
+        ExpectNoMsg(Quiet);
+
+        gather.Tell(new WorkerReady(w1.Ref, [w1.Ref], Endpoint(workers, w1)));
+        var layout = w1.ExpectMsg<StepLayout>();
+        Assert.Equal((1, 1), (layout.Revision, layout.SegmentOwners.Length));
+        Assert.Equal([Endpoint(workers, w1)], layout.AwaitingState);
+        var again = w1.ExpectMsg<ComputeGradient>();
+        Computed(gather, w1, again);
+        ExpectNoMsg(Quiet); // the node alone is not enough: the gather waits for w1's StepReduced
+        Reduced(gather, w1);
+        Assert.Equal([w1.Ref], ExpectMsg<StepAllReduced>().Participants);
+    }
+
+    [Fact]
     public void AllReduce_Deadline_EveryNodeComputedButAParticipantWithoutTheSum_IsRemovedAsALaggard()
     {
         var workers = Workers(2);
