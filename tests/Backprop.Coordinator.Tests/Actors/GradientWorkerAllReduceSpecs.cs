@@ -155,9 +155,9 @@ public sealed class GradientWorkerAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
     /// version 0): a worker that was lost after it reported StepReduced and comes back (the roster
     /// resumes a suspended worker without a new setup) is a participant again, in a new revision, and
     /// the gather waits for its StepReduced again (see StepGatherAllReduceSpecs). The worker answers
-    /// NodeComputed from the node sums it holds, but never reports the step again: the step hangs.
+    /// NodeComputed from the node sums it holds and reports the step again.
     /// </summary>
-    [Fact(Skip = "bug: a worker re-added to a step it already reduced does not report StepReduced again (GradientWorker.Revise)")]
+    [Fact]
     public void AllReduce_Worker_ReaddedToAStepItReduced_ReportsTheStepAgain()
     {
         var (worker, endpoint) = StartWorker();
