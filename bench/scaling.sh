@@ -114,8 +114,8 @@ for r in sorted(runs, key=lambda r: (r["P"], r["W"])):
 # 64 machines, 10 Gbit/s (1.25 GB/s each way per NIC). A step is the workers' critical path (compute,
 # then moving and adding the segments, then the update) plus the control plane's round trip.
 # All-reduce: a worker's channel threads move M bytes (CPU e · M on a core of their own, in
-# parallel with the NIC's M / 2 each way); the coordinator handles 2 messages out and 2 in per
-# worker and step (c0 + cw · W on one core), on the critical path between two steps.
+# parallel with the NIC's M / 2 each way); between two steps lies the control round trip, w0 as
+# measured, plus the coordinator's time for 2 messages out and 2 in per worker (cw · W, one core).
 # The Akka.Remote star the project had before (its constants fitted on an AMD EPYC Zen 3 machine,
 # 2 vCPUs, in the same way): the coordinator's CPU and NIC carry 2W · 4P per step.
 bw = 1.25e9
@@ -129,9 +129,9 @@ def step(net, P, batch, variant):
         M = moved(W, P)
         transfer = max(e * M, 1000 * M / 2 * 1e6 / bw)
         worker = transfer + d0 + dp * P / 1e6
-        control = c0 + cw * W
+        control = w0 + cw * W   # the round trip measured at few workers, plus the coordinator's time per worker
         return compute, worker, control, compute + worker + control
-    nodes, hops, out = (W, 1, W) if variant.startswith("star") else (8, 2, 8)
+    nodes, hops, out = (W, 1, W) if "star" in variant else (8, 2, 8)
     worker = OLD["d0"] + OLD["d1"] * 2 * mbp
     reduce_ = (OLD["a"] * nodes * hops + OLD["b"]) * P
     cpu, nic = (OLD["c0"] + OLD["c1"] * 2 * out * mbp) * hops, 1000 * 2 * out * 4 * P / bw * hops
@@ -149,14 +149,14 @@ for net in nets:
             print(f"| {net} | {batch:,} | {variant} | {comp:.2f} | {work:.2f} | {coord:.2f} | {total:.1f} | {batch / total * 1000:,.0f} | {100 * comp / total:.1f} % |")
 
 print("\n## workers at which communication equals compute (all-reduce, 10 Gbit/s)\n")
-print("Communication per step: the worker's transfer, adds and update plus the control plane, c0 + cw · W.\n")
+print("Communication per step: the worker's transfer, adds and update plus the control plane, w0 + cw · W.\n")
 print("| net | global batch 256 | 256 samples per worker |")
 print("|---|---:|---:|")
 for net in nets:
     P = [r["P"] for r in runs if r["net"] == net][0]
     def comm(w):
         M = moved(w, P)
-        return max(e * M, 1000 * M / 2 * 1e6 / bw) + d0 + dp * P / 1e6 + c0 + cw * w
+        return max(e * M, 1000 * M / 2 * 1e6 / bw) + d0 + dp * P / 1e6 + w0 + cw * w
     fixed = next((w for w in range(1, 100000) if comm(w) >= t_sample[net] * 256 / w), None)
     per_worker = next((w for w in range(1, 100000) if comm(w) >= t_sample[net] * 256), None)
     show = lambda w: f"{w:,}" if w else "beyond 100,000"
