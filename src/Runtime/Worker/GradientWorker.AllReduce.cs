@@ -136,7 +136,14 @@ public sealed partial class GradientWorker
         for (var s = 0; s < step.SegmentCount; s++)
         {
             if (step.Owner(s) == before[s]) continue;
-            if (step.Owner(s) == Me) step.Owned.TryAdd(s, []);
+            if (step.Owner(s) == Me && step.Owned.TryAdd(s, []))
+            {
+                foreach (var (key, part) in step.Unowned.Where(u => u.Key.Segment == s).ToList())
+                {
+                    step.Unowned.Remove(key);
+                    AddPart(step, s, key.Node, part);
+                }
+            }
             foreach (var node in step.NodeSums.Keys.ToList()) SendSegment(step, node, s);
         }
     }
@@ -225,6 +232,14 @@ public sealed partial class GradientWorker
     /// <summary>One node's part of a segment this worker owns; when every node's is in, the segment is added up and sent to all.</summary>
     private void AddPart(ReduceStep step, int s, (int Start, int Size) node, Part part)
     {
+        if (!step.Owned.ContainsKey(s) && step.HasNode(node) && !step.Unowned.ContainsKey((s, node)))
+        {
+            // A peer that already has the layout's next revision sent it here, the segment's new owner;
+            // that revision is on its way: the part waits for it (the peer sends it only once).
+            _log.Info("step {0}: keeping a part of segment {1} until the layout names this worker its owner", step.Number, s);
+            step.Unowned[(s, node)] = part;
+            return;
+        }
         if (!step.Owned.TryGetValue(s, out var parts) || step.Reduced.Contains(s) || parts.ContainsKey(node) || !step.HasNode(node))
         {
             part.Return(_channel!.Pool);
@@ -319,6 +334,7 @@ public sealed partial class GradientWorker
         {
             foreach (var p in parts.Values) p.Return(_channel!.Pool);
         }
+        foreach (var p in step.Unowned.Values) p.Return(_channel!.Pool);
         _channel?.Pool.Return(step.Sum);
         _step = null;
     }
@@ -392,6 +408,7 @@ public sealed partial class GradientWorker
         public Dictionary<(int Start, int Size), GradientSum> NodeSums { get; } = [];
         public Dictionary<int, Dictionary<(int Start, int Size), Part>> Owned { get; } = [];
         public HashSet<int> Reduced { get; } = [];
+        public Dictionary<(int Segment, (int Start, int Size) Node), Part> Unowned { get; } = [];
         public float[] Sum { get; } = sum;
         public bool[] Has { get; } = new bool[layout.SegmentOwners.Length];
         public int HasCount { get; set; }
