@@ -385,7 +385,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         {
             var header = frame.Header;
             if (header.Kind == FrameKind.Weights && header.Run == _runGuid && header.Version == _run.Version
-                && header.Count == _run.Parameters.Length && _byEndpoint.ContainsKey(frame.Peer))
+                && header.Count == _run.Parameters.Length && _endpoints.TryGetValue(source, out var asked) && frame.Peer == asked)
             {
                 _run.SetParameters(frame.Payload.AsSpan(0, header.Count));
                 _channel!.Pool.Return(frame.Payload);

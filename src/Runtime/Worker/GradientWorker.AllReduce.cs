@@ -195,14 +195,13 @@ public sealed partial class GradientWorker
     {
         var header = frame.Header;
         var pool = _channel!.Pool;
-        if (header.Kind == FrameKind.State)
-        {
-            LoadState(frame);
-            return;
-        }
         if (_step is null || header.Step > _step.Number)
         {
-            if (_early.Count < MaximumEarlyFrames && header.Step <= Math.Max(_replicaVersion, _step?.Number ?? -1) + 2) _early.Add(frame);
+            // Of a step whose layout has not come yet: checked when it has.
+            // A state may be any number of steps ahead (this worker fell behind, or has just joined);
+            // parts and sums at most two.
+            var horizon = _step is null && _replicaVersion < 0 ? long.MaxValue : Math.Max(_replicaVersion, _step?.Number ?? -1) + 2;
+            if (_early.Count < MaximumEarlyFrames && (header.Kind == FrameKind.State || header.Step <= horizon)) _early.Add(frame);
             else
             {
                 _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}, too far ahead", header.Kind, header.Step, frame.Peer);
@@ -211,10 +210,26 @@ public sealed partial class GradientWorker
             return;
         }
         var step = _step;
-        if (header.Step < step.Number || header.Segment < 0 || header.Segment >= step.SegmentCount
-            || header.Count != step.Segment(header.Segment, ParameterCount).Length)
+        if (header.Step < step.Number)
         {
-            if (header.Step == step.Number) _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}: segment {3} of {4} values does not fit the layout", header.Kind, header.Step, frame.Peer, header.Segment, header.Count);
+            pool.Return(frame.Payload);
+            return;
+        }
+        // Only the step's participants send parts, sums and states; the coordinator sends the first state.
+        if (!step.Layout.Participants.Contains(frame.Peer) && !(header.Kind == FrameKind.State && frame.Peer == _setup!.TensorEndpoint))
+        {
+            _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}, which is not a participant of the step", header.Kind, header.Step, frame.Peer);
+            pool.Return(frame.Payload);
+            return;
+        }
+        if (header.Kind == FrameKind.State)
+        {
+            LoadState(frame);
+            return;
+        }
+        if (header.Segment < 0 || header.Segment >= step.SegmentCount || header.Count != step.Segment(header.Segment, ParameterCount).Length)
+        {
+            _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}: segment {3} of {4} values does not fit the layout", header.Kind, header.Step, frame.Peer, header.Segment, header.Count);
             pool.Return(frame.Payload);
             return;
         }
@@ -368,13 +383,12 @@ public sealed partial class GradientWorker
     {
         var header = frame.Header;
         var stateArrays = _optimizer!.State.Count;
-        if (header.Segment != stateArrays || header.Count != ParameterCount * (1 + stateArrays) || header.Version < 0)
+        if (header.Segment != stateArrays || header.Count != ParameterCount * (1 + stateArrays) || header.Version != header.Step)
         {
             _log.Error("tensor channel: ignoring a state of {0} values with {1} arrays from {2}; expected {3} arrays", header.Count, header.Segment, frame.Peer, stateArrays);
             _channel!.Pool.Return(frame.Payload);
             return;
         }
-        if (_step is { } step && step.Number != header.Version) ReleaseStep();
         frame.Payload.AsSpan(0, ParameterCount).CopyTo(_replica);
         var state = Enumerable.Range(0, stateArrays).Select(k => frame.Payload.AsSpan((k + 1) * ParameterCount, ParameterCount).ToArray()).ToList();
         _optimizer.Restore(header.Version, state);
