@@ -12,7 +12,8 @@ namespace Backprop.Coordinator.Actors;
 //
 //   WorkerRoster ──WorkerReady / WorkerLost──> TrainingCoordinator ──(forwarded)──> StepGather
 //   TrainingCoordinator ──TensorLinkLost, RunOver──> WorkerRoster
-//   StepGather ──StepGathered / StepAllReduced / StepFailed──> TrainingCoordinator
+//   StepGather ──StepGathered / StepAllReduced / StepFailed, WorkerFaulted──> TrainingCoordinator
+//   TrainingCoordinator ──QuarantineWorker──> WorkerRoster
 //   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
 
 /// <summary>What the roster reports: a worker's change, and every ready worker after it, in the order they became ready.</summary>
@@ -43,7 +44,11 @@ internal sealed class RunOver : INoSerializationVerificationNeeded
 /// <paramref name="Pool"/> is the pool of sums the gather was lent, handed back with the sums it used.
 /// </summary>
 internal sealed record StepGathered(long Step, GradientSum Sum, GradientSumPool Pool, double StepSeconds, double SlowestComputeSeconds, double ReduceSeconds)
-    : INoSerializationVerificationNeeded;
+    : INoSerializationVerificationNeeded
+{
+    /// <summary>Workers whose results the step used, none of them late or wrong.</summary>
+    public IReadOnlyCollection<IActorRef> Delivered { get; init; } = [];
+}
 
 /// <summary>
 /// From an all-reduce step's gather: every node is in and every participant holds the step's sum
@@ -51,7 +56,21 @@ internal sealed record StepGathered(long Step, GradientSum Sum, GradientSumPool 
 /// workers that now hold the next version's replica.
 /// </summary>
 internal sealed record StepAllReduced(long Step, int SampleCount, double LossSum, int CorrectCount, ImmutableList<IActorRef> Participants,
-    double StepSeconds, double SlowestComputeSeconds) : INoSerializationVerificationNeeded;
+    double StepSeconds, double SlowestComputeSeconds) : INoSerializationVerificationNeeded
+{
+    /// <summary>Workers whose results the step used, none of them late or wrong.</summary>
+    public IReadOnlyCollection<IActorRef> Delivered { get; init; } = [];
+}
+
+/// <summary>
+/// From a step's gather: <paramref name="Worker"/> failed at its share of the step. A missed deadline
+/// or a rejected result is a strike; with <paramref name="Proven"/> its result was shown wrong (another
+/// two workers computed other bits), and it is set aside at once.
+/// </summary>
+internal sealed record WorkerFaulted(IActorRef Worker, string Reason, bool Proven) : INoSerializationVerificationNeeded;
+
+/// <summary>To the roster: <paramref name="Worker"/> gets no more work in this run.</summary>
+internal sealed record QuarantineWorker(IActorRef Worker, string Reason) : INoSerializationVerificationNeeded;
 
 /// <summary>From a step's gather: a node could not be computed (every attempt failed).</summary>
 internal sealed record StepFailed(long Step, string Reason) : INoSerializationVerificationNeeded;

@@ -29,6 +29,15 @@ public sealed record CoordinatorSettings(
     public Backprop.Protocol.ReduceMode Reduce { get; init; } = Backprop.Protocol.ReduceMode.AllReduce;
     /// <summary>All-reduce: every this many steps the workers' replicas are compared by hash (0: never).</summary>
     public int StateCheckEvery { get; init; } = 100;
+    /// <summary>
+    /// The share of chunk-tree nodes also given to a second worker, whose result must be the same bits
+    /// (a third decides a disagreement, and the worker found wrong is set aside); 0: none.
+    /// </summary>
+    public double VerifyFraction { get; init; } = DefaultVerifyFraction;
+    /// <summary>The default <see cref="VerifyFraction"/>.</summary>
+    public const double DefaultVerifyFraction = 0.02;
+    /// <summary>Missed deadlines or rejected results in a row after which a worker is set aside for the rest of the run.</summary>
+    public int MaxStrikes { get; init; } = 3;
     /// <summary>Where the coordinator's tensor channel listens; null when every worker is in its process (tensors travel as messages).</summary>
     public Backprop.Channel.ChannelSettings? Channel { get; init; }
 }

@@ -123,7 +123,7 @@ internal sealed partial class StepGather
     private void HandleNodeComputed(NodeComputed result)
     {
         var worker = Sender;
-        if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node) || !_participants.Contains(worker))
+        if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node) || !_participants.Contains(worker) || !node.AskedOf.Contains(worker))
         {
             _log.Warning("step {0}: dropping totals for chunks [{1}, +{2}) from {3}, which were not asked of it", _plan.Number, result.NodeStart, result.NodeSize, worker.Path);
             return;
@@ -189,6 +189,20 @@ internal sealed partial class StepGather
     }
 
     /// <summary>
+    /// At the deadline: participants computing a node that missed it leave the step (their segments
+    /// get new owners, their nodes go to others), as long as a punctual participant is left. A
+    /// participant whose computation hangs would otherwise hold back the segments it owns for good.
+    /// </summary>
+    /// <returns>Whether they left (and their nodes went to others).</returns>
+    private bool LateParticipants(IReadOnlyCollection<Node> late)
+    {
+        var lateWorkers = late.SelectMany(n => n.AssignedTo).Distinct().ToList();
+        if (lateWorkers.Count == 0 || lateWorkers.Any(w => !_participants.Contains(w)) || lateWorkers.Count >= _participants.Count) return false;
+        foreach (var worker in lateWorkers) RemoveParticipant(worker, $"missed the {_settings.StepDeadline.TotalSeconds:0.###} s deadline");
+        return true;
+    }
+
+    /// <summary>
     /// At the deadline, with every node computed: participants that still lack a segment while
     /// others have them all are removed (their replicas are behind; they get the state again).
     /// Returns true when the deadline was handled here.
@@ -224,7 +238,7 @@ internal sealed partial class StepGather
         var totals = ChunkTree.Reduce(_plan.ChunkCount, _nodes.ToDictionary(p => p.Key, p => p.Value.Scalars!), (left, right) => left.Add(right));
         _answered = true;
         _coordinator.Tell(new StepAllReduced(_plan.Number, totals.SampleCount, totals.LossSum, totals.CorrectCount, [.. _participants],
-            Stopwatch.GetElapsedTime(_started).TotalSeconds, _slowestCompute));
+            Stopwatch.GetElapsedTime(_started).TotalSeconds, _slowestCompute) { Delivered = Delivered() });
         Context.Stop(Self);
     }
 }

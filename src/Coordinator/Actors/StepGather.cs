@@ -68,11 +68,18 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
     private readonly List<IActorRef> _ready;
     private readonly Dictionary<IActorRef, int> _busy = [];
     private readonly HashSet<IActorRef> _holdWeights = [];
+    private readonly HashSet<IActorRef> _faulted = [];     // late or rejected in this step (one strike each)
+    private readonly HashSet<IActorRef> _convicted = [];   // shown wrong in this step: nothing more is taken from them
+    private readonly Random _random;
     private double _slowestCompute;
     private bool _answered;
 
-    /// <summary>How long a node may take, and how often it may be given out.</summary>
-    internal sealed record ComputeSettings(TimeSpan StepDeadline, int MaxAttempts);
+    /// <summary>
+    /// How long a node may take, how often it may be given out, and which share of the nodes a second
+    /// worker computes as well (chosen with a generator seeded by <paramref name="VerifySeed"/>, which
+    /// the workers do not know).
+    /// </summary>
+    internal sealed record ComputeSettings(TimeSpan StepDeadline, int MaxAttempts, double VerifyFraction = 0, int VerifySeed = 0);
 
     public StepGather(StepPlan plan, WeightsUpdate weights, IReadOnlyList<IActorRef> ready, ComputeSettings settings, GradientSumPool pool,
         WeightsRoute route, IReadOnlyDictionary<IActorRef, string> endpoints, AllReducePlan? allReduce)
@@ -85,6 +92,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         _route = route;
         _endpoints = new Dictionary<IActorRef, string>(endpoints);
         _ready = [.. ready];
+        _random = new Random(settings.VerifySeed);
         Receive<GradientComputed>(HandleResult);
         Receive<VersionMismatch>(HandleVersionMismatch);
         Receive<WorkerReady>(ready =>
@@ -131,7 +139,17 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         if (_allReduce is not null) BeginAllReduce();
         // Every ready worker gets this version (idle ones too, so any can take over a node).
         else foreach (var worker in _ready) SendWeights(worker);
-        foreach (var node in _nodes.Values) Assign(node, exclude: null);
+        var verify = _allReduce is null && _ready.Count > 1 && _settings.VerifyFraction > 0;
+        foreach (var node in _nodes.Values)
+        {
+            Assign(node, exclude: null);
+            // A second worker computes a random share of the nodes too: any worker computes the same bits.
+            if (verify && _random.NextDouble() < _settings.VerifyFraction)
+            {
+                node.Verify = true;
+                AssignOther(node);
+            }
+        }
         Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
     }
 
@@ -157,12 +175,36 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
                    ?? LeastBusy(_ => true);
         if (target is null) return; // no ready worker: the node waits for one
 
+        Give(node, target);
+    }
+
+    private void Give(Node node, IActorRef target)
+    {
         node.Attempts++;
         node.AssignedTo.Add(target);
+        node.AskedOf.Add(target);
         _busy[target] = _busy.GetValueOrDefault(target) + 1;
         if (_allReduce is null) SendWeights(target);
         target.Tell(new ComputeGradient(_weights.RunId, _plan.Number, _weights.Version, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size), _coordinator);
         if (node.Attempts > 1) _log.Info("step {0}: chunks [{1}, {2}) given to {3} (attempt {4})", _plan.Number, node.Start, node.Start + node.Size, target.Path, node.Attempts);
+    }
+
+    /// <summary>
+    /// Gives <paramref name="node"/> to a ready worker that has neither computed it nor is computing it
+    /// (a verifier, or the third worker that decides between two); false if there is none.
+    /// </summary>
+    private bool AssignOther(Node node)
+    {
+        if (_answered) return true;
+        var target = LeastBusy(w => !node.AskedOf.Contains(w) && !node.Candidates.Any(c => Equals(c.Worker, w)));
+        if (target is null) return false;
+        if (node.Attempts >= _settings.MaxAttempts + 2)
+        {
+            Fail($"step {_plan.Number}: chunks [{node.Start}, {node.Start + node.Size}) could not be verified after {node.Attempts} attempts");
+            return true;
+        }
+        Give(node, target);
+        return true;
     }
 
     private IActorRef? LeastBusy(Func<IActorRef, bool> eligible) =>
@@ -183,12 +225,13 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
     private void Collect(GradientComputed result)
     {
         var worker = Sender;
-        if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node))
+        if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node) || !node.AskedOf.Contains(worker))
         {
-            _log.Warning("step {0}: dropping a result for chunks [{1}, +{2}) that were never asked for, from {3}", _plan.Number, result.NodeStart, result.NodeSize, worker.Path);
+            _log.Warning("step {0}: dropping a result for chunks [{1}, +{2}) from {3}, which were not asked of it", _plan.Number, result.NodeStart, result.NodeSize, worker.Path);
             return;
         }
         if (node.AssignedTo.Remove(worker)) Release(worker);
+        if (_convicted.Contains(worker)) return;
         if (node.Result is not null)
         {
             _log.Debug("step {0}: ignoring a duplicate result for chunks [{1}, {2}) from {3}", _plan.Number, node.Start, node.Start + node.Size, worker.Path);
@@ -207,14 +250,106 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         var sum = _pool.Take(_plan.ParameterCount);
         result.Sum.Span.CopyTo(sum.Values);
         (sum.SampleCount, sum.LossSum, sum.CorrectCount) = (result.SampleCount, result.LossSum, result.CorrectCount);
-        node.Result = sum;
         _slowestCompute = Math.Max(_slowestCompute, result.ComputeSeconds);
+        if (node.Verify) Verify(node, worker, sum);
+        else Settle(node, worker, sum);
+    }
+
+    /// <summary>The node's sum is <paramref name="sum"/>, computed by <paramref name="worker"/>; the step is complete with the last one.</summary>
+    private void Settle(Node node, IActorRef worker, GradientSum sum)
+    {
+        node.Result = sum;
+        node.ComputedBy = worker;
         if (_nodes.Values.All(n => n.Result is not null)) Complete();
     }
+
+    /// <summary>
+    /// A result for a node that two workers compute: it settles the node when it has the same bits as
+    /// another worker's; a worker whose bits differ from two agreeing others is convicted. Two that
+    /// differ go to a third worker.
+    /// </summary>
+    private void Verify(Node node, IActorRef worker, GradientSum sum)
+    {
+        var agreeing = node.Candidates.FirstOrDefault(c => SameBits(c.Sum, sum));
+        if (agreeing.Sum is not null)
+        {
+            var wrong = node.Candidates.Where(c => c.Sum != agreeing.Sum).ToList();
+            _pool.Return([sum, .. wrong.Select(c => c.Sum)]);
+            node.Candidates.Clear();
+            _log.Debug("step {0}: chunks [{1}, {2}) verified: {3} and {4} agree", _plan.Number, node.Start, node.Start + node.Size, agreeing.Worker.Path, worker.Path);
+            (node.Result, node.ComputedBy) = (agreeing.Sum, agreeing.Worker);
+            // First the wrong ones go, with whatever else they computed in this step; then the step may be complete.
+            foreach (var (bad, _) in wrong)
+                Convict(bad, $"its gradient for chunks [{node.Start}, {node.Start + node.Size}) of step {_plan.Number} differs from the one {agreeing.Worker.Path} and {worker.Path} both computed");
+            if (!_answered && _nodes.Values.All(n => n.Result is not null)) Complete();
+            return;
+        }
+        node.Candidates.Add((worker, sum));
+        if (node.AssignedTo.Count > 0) return; // the other worker is still computing it
+        if (node.Candidates.Count == 1)
+        {
+            if (AssignOther(node)) return;
+            // The other workers are gone: nothing to compare with.
+            _log.Warning("step {0}: no other worker left to verify chunks [{1}, {2}); taking {3}'s result unverified", _plan.Number, node.Start, node.Start + node.Size, worker.Path);
+            node.Candidates.Clear();
+            Settle(node, worker, sum);
+            return;
+        }
+        var who = string.Join(" and ", node.Candidates.Select(c => c.Worker.Path.ToString()));
+        if (node.Candidates.Count > 2 || !AssignOther(node))
+        {
+            Fail($"step {_plan.Number}: {who} computed different gradients for chunks [{node.Start}, {node.Start + node.Size}), and no other worker is left to decide");
+            return;
+        }
+        _log.Warning("step {0}: {1} computed different gradients for chunks [{2}, {3}); asking a third worker", _plan.Number, who, node.Start, node.Start + node.Size);
+    }
+
+    /// <summary>Whether two sums are the same bits: values, count, cost and correct count.</summary>
+    private static bool SameBits(GradientSum a, GradientSum b) =>
+        a.SampleCount == b.SampleCount && a.CorrectCount == b.CorrectCount
+        && BitConverter.DoubleToInt64Bits(a.LossSum) == BitConverter.DoubleToInt64Bits(b.LossSum)
+        && System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.Values.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Values.AsSpan()));
+
+    /// <summary>
+    /// <paramref name="worker"/> computed a wrong result: the coordinator sets it aside for the run, and
+    /// nothing it computed in this step is used (its other nodes are computed again elsewhere).
+    /// </summary>
+    private void Convict(IActorRef worker, string why)
+    {
+        if (!_convicted.Add(worker)) return;
+        _log.Error("step {0}: worker {1} is wrong: {2}; setting it aside", _plan.Number, worker.Path, why);
+        _coordinator.Tell(new WorkerFaulted(worker, why, Proven: true));
+        foreach (var node in _nodes.Values)
+        {
+            var theirs = node.Candidates.Where(c => Equals(c.Worker, worker)).ToList();
+            node.Candidates.RemoveAll(c => Equals(c.Worker, worker));
+            _pool.Return(theirs.Select(c => c.Sum));
+            if (node.Result is not null && Equals(node.ComputedBy, worker))
+            {
+                _pool.Return([node.Result]);
+                (node.Result, node.ComputedBy) = (null, null);
+                node.Verify = true; // recomputed and checked by two others, if there are two
+            }
+        }
+        if (_allReduce is null) Leave(worker);
+        else RemoveParticipant(worker, "was shown wrong");
+        foreach (var node in _nodes.Values.Where(n => n.Result is null && n.Scalars is null && n.AssignedTo.Count == 0 && n.Candidates.Count == 0)) Assign(node, exclude: worker);
+    }
+
+    /// <summary>A strike against <paramref name="worker"/> (at most one a step): late, or a result refused.</summary>
+    private void Fault(IActorRef worker, string why)
+    {
+        if (_faulted.Add(worker)) _coordinator.Tell(new WorkerFaulted(worker, why, Proven: false));
+    }
+
+    /// <summary>The workers whose results this step used, none of them late or wrong.</summary>
+    private List<IActorRef> Delivered() =>
+        _nodes.Values.Select(n => n.ComputedBy).OfType<IActorRef>().Distinct().Where(w => !_faulted.Contains(w) && !_convicted.Contains(w)).ToList();
 
     private void Reject(Node node, IActorRef worker, string what)
     {
         _log.Warning("step {0}: rejecting a result {1} from {2}; recomputing elsewhere", _plan.Number, what, worker.Path);
+        Fault(worker, $"sent a result {what}");
         if (node.AssignedTo.Count == 0) Assign(node, exclude: worker);
     }
 
@@ -226,6 +361,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         if (_nodes.TryGetValue((mismatch.NodeStart, mismatch.NodeSize), out var node) && node.Result is null && node.AssignedTo.Remove(worker))
         {
             Release(worker);
+            node.AskedOf.Remove(worker);
             Assign(node, exclude: null);
         }
     }
@@ -253,17 +389,35 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         _busy.Remove(worker);
         var orphans = _nodes.Values.Where(n => n.Result is null && n.AssignedTo.Remove(worker)).ToList();
         if (orphans.Count > 0) _log.Info("step {0}: moving {1} of the nodes of {2}", _plan.Number, orphans.Count, worker.Path);
-        foreach (var node in orphans.Where(n => n.AssignedTo.Count == 0)) Assign(node, exclude: worker);
+        foreach (var node in orphans.Where(n => n.AssignedTo.Count == 0))
+        {
+            if (node.Candidates.Count == 0) Assign(node, exclude: worker);
+            else if (!AssignOther(node))
+            {
+                // Its verifier is gone and no other is left: take the result there is.
+                var (by, sum) = node.Candidates[0];
+                _pool.Return(node.Candidates.Skip(1).Select(c => c.Sum));
+                node.Candidates.Clear();
+                Settle(node, by, sum);
+            }
+        }
     }
 
     private void HandleDeadline()
     {
         if (_allReduce is not null && LaggardsAtDeadline()) return;
-        foreach (var node in _nodes.Values.Where(n => n.Result is null && n.Scalars is null).ToList())
+        var late = _nodes.Values.Where(n => n.Result is null && n.Scalars is null).ToList();
+        foreach (var node in late)
         {
             _log.Warning("step {0}: chunks [{1}, {2}) missed the {3:0.###} s deadline on {4}; giving them to another worker",
                 _plan.Number, node.Start, node.Start + node.Size, _settings.StepDeadline.TotalSeconds, string.Join(", ", node.AssignedTo.Select(w => w.Path.ToString())));
-            Assign(node, exclude: node.AssignedTo.FirstOrDefault());
+            foreach (var worker in node.AssignedTo) Fault(worker, $"missed the {_settings.StepDeadline.TotalSeconds:0.###} s deadline of step {_plan.Number}");
+        }
+        if (_allReduce is not null && LateParticipants(late)) late = [];
+        foreach (var node in late.Where(n => n.Result is null && n.Scalars is null && n.AssignedTo.Count > 0))
+        {
+            if (node.Candidates.Count > 0) AssignOther(node);
+            else Assign(node, exclude: node.AssignedTo.FirstOrDefault());
         }
         Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
     }
@@ -281,7 +435,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         _pool.Return(sums.Values);
         _answered = true;
         _coordinator.Tell(new StepGathered(_plan.Number, root, _pool, Stopwatch.GetElapsedTime(_started).TotalSeconds, _slowestCompute,
-            Stopwatch.GetElapsedTime(reducing).TotalSeconds));
+            Stopwatch.GetElapsedTime(reducing).TotalSeconds) { Delivered = Delivered() });
         Context.Stop(Self);
     }
 
@@ -301,10 +455,18 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         public int SampleCount { get; } = sampleCount;
         public IActorRef? Preferred { get; } = preferred;
         public List<IActorRef> AssignedTo { get; } = [];
+        /// <summary>Every worker this node was given to in this step: only they may answer for it.</summary>
+        public HashSet<IActorRef> AskedOf { get; } = [];
         public int Attempts { get; set; }
+        /// <summary>The node's sum, once settled (verified, if <see cref="Verify"/>).</summary>
         public GradientSum? Result { get; set; }
-        /// <summary>All-reduce: the node's count, cost and correct count, and who computed it (and holds its sum).</summary>
+        /// <summary>Two workers compute this node, and their bits must agree.</summary>
+        public bool Verify { get; set; }
+        /// <summary>Results of a verified node not yet matched by another worker's.</summary>
+        public List<(IActorRef Worker, GradientSum Sum)> Candidates { get; } = [];
+        /// <summary>All-reduce: the node's count, cost and correct count.</summary>
         public NodeTotals? Scalars { get; set; }
+        /// <summary>Who computed the settled result (all-reduce: and holds its sum).</summary>
         public IActorRef? ComputedBy { get; set; }
     }
 

@@ -40,6 +40,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private FloatTensor? _stepWeights;
     private readonly bool _allReduce;
     private readonly HashSet<IActorRef> _replicas = [];   // all-reduce: the workers holding the current version's replica
+    private readonly Dictionary<IActorRef, int> _strikes = [];   // missed deadlines and refused results in a row
+    private readonly Random _verifySeeds = new(System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue));
 
     /// <summary>A step in flight: its gather and its number.</summary>
     private sealed record Step(IActorRef Gather, long Number);
@@ -206,6 +208,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             if (step is not null && reduced.Step == step.Number) CompletedAllReduce(reduced, pauseRequested);
         });
         Receive<TensorLinkFailed>(LinkFailed);
+        Receive<WorkerFaulted>(Faulted);
         Receive<StepGathered>(gathered =>
         {
             if (step is not null && gathered.Step == step.Number) Completed(gathered, pauseRequested);
@@ -252,6 +255,34 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         if (_byEndpoint.TryGetValue(failed.Peer, out var worker)) _roster.Tell(new TensorLinkLost(worker, failed.Reason));
     }
 
+    /// <summary>
+    /// A step's gather found fault with a worker: one proven wrong is set aside at once, one late or
+    /// refused <see cref="CoordinatorSettings.MaxStrikes"/> times in a row too.
+    /// </summary>
+    private void Faulted(WorkerFaulted fault)
+    {
+        var strikes = _strikes[fault.Worker] = _strikes.GetValueOrDefault(fault.Worker) + 1;
+        if (fault.Proven)
+        {
+            Quarantine(fault.Worker, fault.Reason);
+            return;
+        }
+        _log.Warning("worker {0}: strike {1} of {2}: {3}", fault.Worker.Path, strikes, _settings.MaxStrikes, fault.Reason);
+        if (strikes >= _settings.MaxStrikes) Quarantine(fault.Worker, $"{strikes} strikes in a row (the last: {fault.Reason})");
+    }
+
+    private void Quarantine(IActorRef worker, string why)
+    {
+        _replicas.Remove(worker);
+        _roster.Tell(new QuarantineWorker(worker, why));
+    }
+
+    /// <summary>Workers that delivered in a step start their count of strikes again.</summary>
+    private void Delivered(IReadOnlyCollection<IActorRef> workers)
+    {
+        foreach (var worker in workers) _strikes.Remove(worker);
+    }
+
     /// <summary>The roster's news: the ready workers, passed on to the step in flight.</summary>
     private void Staffing(Step? step, IRosterNews news)
     {
@@ -285,7 +316,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         }
         var plan = new StepPlan(_run.Version, _run.Epoch, _run.BatchIndex * _run.Settings.BatchSize, _run.CurrentBatch.Length,
             _run.Settings.ChunkSize, _run.Settings.Architecture.ParameterCount);
-        var compute = new StepGather.ComputeSettings(_settings.StepDeadline, _settings.MaxAttempts);
+        var compute = new StepGather.ComputeSettings(_settings.StepDeadline, _settings.MaxAttempts, _settings.VerifyFraction, _verifySeeds.Next());
         Step step;
         if (_allReduce)
         {
@@ -342,6 +373,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         }
         _replicas.Clear();
         _replicas.UnionWith(reduced.Participants);
+        Delivered(reduced.Delivered);
         _timing.Add(reduced.StepSeconds, reduced.SlowestComputeSeconds, 0);
         if (!_run.Finished && !epochEnded)
         {
@@ -437,6 +469,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             return;
         }
         _pool = gathered.Pool;
+        Delivered(gathered.Delivered);
         _timing.Add(gathered.StepSeconds, gathered.SlowestComputeSeconds, gathered.ReduceSeconds + Stopwatch.GetElapsedTime(started).TotalSeconds);
 
         if (_run.Finished)

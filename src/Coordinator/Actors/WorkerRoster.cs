@@ -85,6 +85,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
                 Suspend(lost.Worker, standing, $"the tensor channel to worker {lost.Worker.Path} failed ({lost.Reason}); setting it aside until it answers again or is removed");
         });
         Receive<Probe>(_ => ProbeSuspended());
+        Receive<QuarantineWorker>(q => Quarantine(q.Worker, q.Reason));
 
         Receive<RunOver>(_ => Dismissing());
     }
@@ -147,9 +148,18 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
         _log.Info("worker {0} found; setting it up", worker.Path);
     }
 
+    /// <summary>No more work for <paramref name="worker"/> in this run, whatever it says from now on.</summary>
+    private void Quarantine(IActorRef worker, string why)
+    {
+        if (!_workers.TryGetValue(worker, out var standing) || standing.Quarantined) return;
+        standing.Quarantined = true;
+        _log.Error("worker {0} is set aside for the rest of the run: {1}", worker.Path, why);
+        NoLongerReady(worker, $"worker {worker.Path} is set aside");
+    }
+
     private void Accepted(IActorRef worker, SetupAccepted accepted)
     {
-        if (accepted.RunId != _setup.RunId || !_workers.TryGetValue(worker, out var standing) || standing.SetUp) return;
+        if (accepted.RunId != _setup.RunId || !_workers.TryGetValue(worker, out var standing) || standing.SetUp || standing.Quarantined) return;
         standing.SetUp = true;
         standing.TensorEndpoint = accepted.TensorEndpoint;
         if (standing.Suspended) return; // it is ready once its connection is back
@@ -209,7 +219,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
 
     private void ProbeSuspended()
     {
-        var suspended = _nodes.Where(n => _workers.TryGetValue(n.Value, out var standing) && standing.Suspended).ToList();
+        var suspended = _nodes.Where(n => _workers.TryGetValue(n.Value, out var standing) && standing.Suspended && !standing.Quarantined).ToList();
         if (suspended.Count == 0) Timers.Cancel(Probe.Key);
         foreach (var (address, worker) in suspended) worker.Tell(new Identify(address));
     }
@@ -217,6 +227,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
     private void Resume(IActorRef worker, Standing standing)
     {
         standing.Suspended = false;
+        if (standing.Quarantined) return;
         if (!standing.SetUp)
         {
             worker.Tell(_setup, _coordinator); // the setup may have been lost with the connection
@@ -231,6 +242,8 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
         public bool SetUp { get; set; }
         public string? TensorEndpoint { get; set; }
         public bool Suspended { get; set; }
+        /// <summary>Shown wrong, or late too often: it gets no more work in this run.</summary>
+        public bool Quarantined { get; set; }
     }
 
     private sealed class Probe

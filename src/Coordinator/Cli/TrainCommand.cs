@@ -107,6 +107,18 @@ internal sealed class TrainCommand
         DefaultValueFactory = _ => 100,
         HelpName = "STEPS",
     }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? (n, null) : (0, "expected a number of steps, 0 or more"));
+    private readonly Option<double> _verifyFraction = new Option<double>("--verify-fraction")
+    {
+        Description = "Share of the gradient computations given to a second worker as well, whose bits must agree; a worker shown wrong (a third decides) is set aside (0: none; needs 2 workers, 3 to decide)",
+        DefaultValueFactory = _ => CoordinatorSettings.DefaultVerifyFraction,
+        HelpName = "FRACTION",
+    }.WithParser(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && f is >= 0 and <= 1 ? (f, null) : (0, "expected a fraction from 0 to 1"));
+    private readonly Option<int> _maxStrikes = new Option<int>("--max-strikes")
+    {
+        Description = "Missed step deadlines or refused results in a row after which a worker is set aside for the rest of the run",
+        DefaultValueFactory = _ => 3,
+        HelpName = "N",
+    }.WithParser(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? (n, null) : (0, "expected a number, 1 or more"));
     private readonly NodeOptionSet _node = new(NodeSettings.DefaultCoordinatorPort);
     private readonly Option<string?> _save = new("--save") { Description = "Write the trained model to this file", HelpName = "PATH" };
     private readonly Option<bool> _quiet = new("--quiet", "-q") { Description = "Print only the final result" };
@@ -122,7 +134,7 @@ internal sealed class TrainCommand
     {
         var command = new Command("train", "Train a network with backpropagation and print loss and accuracy per epoch");
         foreach (var option in _data.All.Concat(_node.All)) command.Options.Add(option);
-        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _reduce, _checkReplicas, _targetAccuracy, _save, _quiet, _stats })
+        foreach (var option in new Option[] { _scale, _hidden, _layers, _activation, _output, _cost, _optimizer, _learningRate, _momentum, _beta1, _beta2, _epsilon, _weightDecay, _warmup, _batchSize, _epochs, _seed, _chunkSize, _threads, _workers, _stepTimeout, _workerTimeout, _cluster, _loopback, _reduce, _checkReplicas, _verifyFraction, _maxStrikes, _targetAccuracy, _save, _quiet, _stats })
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -179,7 +191,10 @@ internal sealed class TrainCommand
             MinWorkers: workers,
             StepTimeout: TimeSpan.FromSeconds(result.GetValue(_stepTimeout)),
             WorkerWaitTimeout: TimeSpan.FromSeconds(result.GetValue(_workerTimeout)),
-            TargetAccuracy: result.GetValue(_targetAccuracy)) { Reduce = result.GetValue(_reduce), StateCheckEvery = result.GetValue(_checkReplicas) };
+            TargetAccuracy: result.GetValue(_targetAccuracy)) {
+                Reduce = result.GetValue(_reduce), StateCheckEvery = result.GetValue(_checkReplicas),
+                VerifyFraction = result.GetValue(_verifyFraction), MaxStrikes = result.GetValue(_maxStrikes),
+            };
         var stats = result.GetValue(_stats);
         Action<EpochReport>? onEpoch = quiet ? null : r =>
         {

@@ -166,7 +166,9 @@ public sealed partial class GradientWorker
         {
             sum = TakeSpareSum(ParameterCount);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            _fault?.BeforeCompute(step.Number);
             _engine!.Gradient(_replica, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
+            _fault?.AfterCompute(step.Number, sum);
             step.ComputeSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             step.NodeSums[node] = sum;
             for (var s = 0; s < step.SegmentCount; s++) SendSegment(step, node, s);

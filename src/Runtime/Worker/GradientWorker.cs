@@ -267,7 +267,9 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         var channel = setup.TensorEndpoint is null ? null : _channel;
         var sum = channel is null ? _sum! : TakeSpareSum(_engine!.Architecture.ParameterCount);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        _fault?.BeforeCompute(request.Step);
         _engine!.Gradient(_weights.Span, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
+        _fault?.AfterCompute(request.Step, sum);
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         if (channel is null)
         {

@@ -8,7 +8,9 @@ namespace Backprop.Worker;
 /// <list type="bullet">
 /// <item>kill-after-parts: SIGKILL itself right after handing its parts of step STEP to the channel (the reduce-scatter);</item>
 /// <item>kill-after-sums: SIGKILL itself right after handing a summed segment of step STEP to the channel (the all-gather);</item>
-/// <item>perturb: change one weight of its replica after the update that makes version STEP.</item>
+/// <item>perturb: change one weight of its replica after the update that makes version STEP;</item>
+/// <item>wrong-gradients: from step STEP on, multiply every gradient sum it computes by −20 before sending it (finite garbage);</item>
+/// <item>hang-compute: from step STEP on, a computation never returns (the node stays up and heartbeats).</item>
 /// </list>
 /// </summary>
 public sealed record WorkerFault(string Phase, long Step)
@@ -17,7 +19,10 @@ public sealed record WorkerFault(string Phase, long Step)
     public const string Variable = "BACKPROP_FAULT";
 
     /// <summary>The phases.</summary>
-    public const string KillAfterParts = "kill-after-parts", KillAfterSums = "kill-after-sums", Perturb = "perturb";
+    public const string KillAfterParts = "kill-after-parts", KillAfterSums = "kill-after-sums", Perturb = "perturb",
+        WrongGradients = "wrong-gradients", HangCompute = "hang-compute";
+
+    private static readonly string[] Phases = [KillAfterParts, KillAfterSums, Perturb, WrongGradients, HangCompute];
 
     /// <summary>Parses "PHASE:STEP" (null or empty: no fault); anything else is an <see cref="InvalidInputException"/>.</summary>
     public static WorkerFault? Parse(string? text)
@@ -25,9 +30,9 @@ public sealed record WorkerFault(string Phase, long Step)
         if (string.IsNullOrWhiteSpace(text)) return null;
         var colon = text.IndexOf(':', StringComparison.Ordinal);
         var phase = colon < 0 ? text : text[..colon];
-        if (colon < 0 || phase is not (KillAfterParts or KillAfterSums or Perturb)
+        if (colon < 0 || !Phases.Contains(phase)
             || !long.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var step))
-            throw new InvalidInputException($"{Variable}='{text}': expected {KillAfterParts}:STEP, {KillAfterSums}:STEP or {Perturb}:STEP");
+            throw new InvalidInputException($"{Variable}='{text}': expected PHASE:STEP, PHASE one of {string.Join(", ", Phases)}");
         return new WorkerFault(phase, step);
     }
 
@@ -41,5 +46,18 @@ public sealed record WorkerFault(string Phase, long Step)
             return;
         }
         System.Diagnostics.Process.GetCurrentProcess().Kill();
+    }
+
+    /// <summary>Before computing a node of step <paramref name="step"/>: hang-compute blocks this thread for good from its step on.</summary>
+    internal void BeforeCompute(long step)
+    {
+        if (Phase == HangCompute && step >= Step) Thread.Sleep(Timeout.Infinite);
+    }
+
+    /// <summary>After computing a node sum of step <paramref name="step"/>: wrong-gradients scales it by −20 from its step on.</summary>
+    internal void AfterCompute(long step, Training.GradientSum sum)
+    {
+        if (Phase != WrongGradients || step < Step) return;
+        foreach (ref var value in sum.Values.AsSpan()) value *= -20f;
     }
 }
