@@ -57,6 +57,7 @@ internal sealed partial class StepGather
     private readonly Dictionary<IActorRef, IActorRef?> _awaitingState = [];   // joiner → the peer sending it the state (null: this coordinator)
     private IActorRef[] _owners = [];
     private int _revision = -1;
+    private int _round;   // raised when the step starts over without a worker shown wrong
 
     /// <summary>Every ready worker takes part; segment s is owned by participant s; joiners get the state.</summary>
     private void BeginAllReduce()
@@ -64,14 +65,21 @@ internal sealed partial class StepGather
         _participants.Clear();
         _participants.AddRange(_ready.Where(_endpoints.ContainsKey));
         if (_participants.Count == 0) return; // waits for a worker (JoinAllReduce)
-        // Segments of at most SegmentValues values, dealt out in turn: an owner adds and sends one
-        // segment while the parts of the next are still arriving, and large frames do not wait whole.
-        var parameters = _plan.ParameterCount;
-        var rounds = Math.Max(1, (parameters + _participants.Count * SegmentValues - 1) / (_participants.Count * SegmentValues));
-        _owners = [.. Enumerable.Range(0, Math.Min(parameters, _participants.Count * rounds)).Select(s => _participants[s % _participants.Count])];
+        DealSegments();
         foreach (var joiner in _participants.Where(p => !_allReduce!.Holders.Contains(p))) SourceState(joiner);
         if (_answered) return;
         SendLayout();
+    }
+
+    /// <summary>
+    /// Segments of at most <see cref="SegmentValues"/> values, dealt out in turn: an owner adds and sends
+    /// one segment while the parts of the next are still arriving, and large frames do not wait whole.
+    /// </summary>
+    private void DealSegments()
+    {
+        var parameters = _plan.ParameterCount;
+        var rounds = Math.Max(1, (parameters + _participants.Count * SegmentValues - 1) / (_participants.Count * SegmentValues));
+        _owners = [.. Enumerable.Range(0, Math.Min(parameters, _participants.Count * rounds)).Select(s => _participants[s % _participants.Count])];
     }
 
     /// <summary>A worker that became ready during the step takes part from the next one, unless this step has no participant yet.</summary>
@@ -115,14 +123,21 @@ internal sealed partial class StepGather
         var layout = new StepLayout(_allReduce!.RunId, _plan.Number, _revision, _plan.SampleCount, _plan.ChunkCount,
             [.. _nodes.Keys.Select(k => k.Start)], [.. _nodes.Keys.Select(k => k.Size)], endpoints,
             [.. _owners.Select(o => _participants.IndexOf(o))],
-            [.. _awaitingState.Keys.Where(_participants.Contains).Select(p => _endpoints[p])]);
+            [.. _awaitingState.Keys.Where(_participants.Contains).Select(p => _endpoints[p])], _round);
         foreach (var participant in _participants) participant.Tell(layout, _coordinator);
         if (_revision > 0) _log.Info("step {0}: layout revision {1}: {2} participants", _plan.Number, _revision, _participants.Count);
+        // Owners may have changed: the hashes of parts under check are asked again.
+        foreach (var node in _nodes.Values.Where(n => n.Check is { Passed: false }))
+        {
+            node.Check!.Received.Clear();
+            AskHashes(node);
+        }
     }
 
     private void HandleNodeComputed(NodeComputed result)
     {
         var worker = Sender;
+        if (result.Round != _round) return; // of a round that was started over
         if (!_nodes.TryGetValue((result.NodeStart, result.NodeSize), out var node) || !_participants.Contains(worker) || !node.AskedOf.Contains(worker))
         {
             _log.Warning("step {0}: dropping totals for chunks [{1}, +{2}) from {3}, which were not asked of it", _plan.Number, result.NodeStart, result.NodeSize, worker.Path);
@@ -138,12 +153,160 @@ internal sealed partial class StepGather
         node.Scalars = new NodeTotals(result.SampleCount, result.LossSum, result.CorrectCount);
         node.ComputedBy = worker;
         _slowestCompute = Math.Max(_slowestCompute, result.ComputeSeconds);
+        if (_settings.VerifyFraction > 0 && _participants.Count > 1 && _random.NextDouble() < _settings.VerifyFraction) StartCheck(node);
         CompleteIfReduced();
+    }
+
+    // ---- Verification ---------------------------------------------------------------------------
+    // The parts of a node went from the worker that computed it straight to the segments' owners, so
+    // the coordinator checks what the owners received: after the node is computed (the worker cannot
+    // know beforehand which nodes are checked), another participant computes it again and answers
+    // with the hashes of its segments, and every owner answers with the hashes of the parts it got.
+    // Different bits go to a third participant; the worker found wrong is convicted and the step
+    // starts over without it (a new round), because its parts are already in the owners' sums.
+
+    /// <summary>Has another participant compute <paramref name="node"/> again, and the owners hash the parts they got.</summary>
+    private void StartCheck(Node node)
+    {
+        var verifier = LeastBusy(w => _participants.Contains(w) && !Equals(w, node.ComputedBy));
+        if (verifier is null) return;
+        node.Check = new Check(node.ComputedBy!, verifier);
+        AskToVerify(node, verifier);
+        AskHashes(node);
+    }
+
+    private void AskToVerify(Node node, IActorRef worker) =>
+        worker.Tell(new ComputeGradient(_allReduce!.RunId, _plan.Number, _plan.Number, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size, Verify: true),
+            _coordinator);
+
+    private void AskHashes(Node node)
+    {
+        var ask = new HashParts(_allReduce!.RunId, _plan.Number, _round, node.Start, node.Size);
+        foreach (var participant in _participants) participant.Tell(ask, _coordinator);
+    }
+
+    private void HandlePartHashes(PartHashes hashes)
+    {
+        var worker = Sender;
+        if (hashes.Round != _round || !_participants.Contains(worker) || !_nodes.TryGetValue((hashes.NodeStart, hashes.NodeSize), out var node)
+            || node.Check is not { Passed: false } check || hashes.Segments.Length != hashes.Hashes.Length)
+            return;
+        if (hashes.Computed)
+        {
+            if ((Equals(worker, check.Verifier) || Equals(worker, check.Decider)) && hashes.Segments.Length == _owners.Length)
+                check.Computed[worker] = hashes;
+        }
+        else
+        {
+            for (var i = 0; i < hashes.Segments.Length; i++)
+            {
+                var s = hashes.Segments[i];
+                if (s >= 0 && s < _owners.Length && Equals(_owners[s], worker)) check.Received[s] = hashes.Hashes[i];
+            }
+        }
+        Judge(node, check);
+    }
+
+    /// <summary>Once the owners' hashes and a second computation are in: agreement passes the node; a disagreement goes to a third participant, whose bits decide.</summary>
+    private void Judge(Node node, Check check)
+    {
+        if (check.Received.Count < _owners.Length || !check.Computed.TryGetValue(check.Verifier, out var verifier)) return;
+        var received = Enumerable.Range(0, _owners.Length).Select(s => check.Received[s]).ToArray();
+        bool AsReceived(PartHashes h) => h.Hashes.SequenceEqual(received) && h.SampleCount == node.Scalars!.SampleCount
+            && BitConverter.DoubleToInt64Bits(h.LossSum) == BitConverter.DoubleToInt64Bits(node.Scalars.LossSum) && h.CorrectCount == node.Scalars.CorrectCount;
+        static bool Same(PartHashes a, PartHashes b) => a.Hashes.SequenceEqual(b.Hashes) && a.SampleCount == b.SampleCount
+            && BitConverter.DoubleToInt64Bits(a.LossSum) == BitConverter.DoubleToInt64Bits(b.LossSum) && a.CorrectCount == b.CorrectCount;
+        var chunks = $"chunks [{node.Start}, {node.Start + node.Size}) of step {_plan.Number}";
+        if (AsReceived(verifier))
+        {
+            check.Passed = true;
+            _log.Debug("step {0}: {1} verified: {2} computed what {3} sent", _plan.Number, chunks, check.Verifier.Path, check.Primary.Path);
+            CompleteIfReduced();
+            return;
+        }
+        if (check.Decider is null)
+        {
+            var decider = LeastBusy(w => _participants.Contains(w) && !Equals(w, check.Primary) && !Equals(w, check.Verifier));
+            if (decider is null)
+            {
+                Fail($"step {_plan.Number}: {check.Primary.Path} sent parts of {chunks} that {check.Verifier.Path} computes differently, and no third worker is left to decide");
+                return;
+            }
+            _log.Warning("step {0}: {1} sent parts of {2} that {3} computes differently; asking {4} to decide", _plan.Number, check.Primary.Path, chunks, check.Verifier.Path, decider.Path);
+            check.Decider = decider;
+            AskToVerify(node, decider);
+            return;
+        }
+        if (!check.Computed.TryGetValue(check.Decider, out var decided)) return;
+        if (Same(decided, verifier))
+            Convict(check.Primary, $"the parts of {chunks} it sent differ from what {check.Verifier.Path} and {check.Decider.Path} both computed");
+        else if (AsReceived(decided))
+            Convict(check.Verifier, $"it computed {chunks} differently from {check.Primary.Path} and {check.Decider.Path}, who agree");
+        else
+            Fail($"step {_plan.Number}: {check.Primary.Path}, {check.Verifier.Path} and {check.Decider.Path} give three different results for {chunks}");
+    }
+
+    /// <summary>
+    /// Starts the step over without <paramref name="convicted"/>, whose parts are in the owners' sums:
+    /// a new round of the layout, among the others, and every node computed again.
+    /// </summary>
+    private void StartOver(IActorRef convicted)
+    {
+        _round++;
+        _ready.Remove(convicted);
+        _participants.Remove(convicted);
+        _awaitingState.Remove(convicted);
+        _reducedBy.Clear();
+        _hashes.Clear();
+        _busy.Clear();
+        foreach (var node in _nodes.Values)
+        {
+            (node.Scalars, node.ComputedBy, node.Check, node.Attempts) = (null, null, null, 0);
+            node.AssignedTo.Clear();
+            node.AskedOf.Clear();
+        }
+        if (_participants.Count == 0)
+        {
+            Fail($"step {_plan.Number}: no worker is left after setting aside {convicted.Path}");
+            return;
+        }
+        _log.Warning("step {0}: starting the step over (round {1}) with the {2} other participants", _plan.Number, _round, _participants.Count);
+        DealSegments();
+        foreach (var (joiner, _) in _awaitingState.Where(a => Equals(a.Value, convicted)).ToList()) SourceState(joiner);
+        if (_answered) return;
+        SendLayout();
+        foreach (var node in _nodes.Values) Assign(node, exclude: convicted);
+    }
+
+    /// <summary>At the deadline: a check whose second (or third) computation has not come is given up, with a strike for the late one.</summary>
+    private void LateChecks()
+    {
+        foreach (var node in _nodes.Values.Where(n => n.Check is { Passed: false }))
+        {
+            var check = node.Check!;
+            var late = new[] { check.Verifier, check.Decider }.OfType<IActorRef>().Where(w => !check.Computed.ContainsKey(w)).ToList();
+            if (late.Count == 0) continue;
+            foreach (var worker in late) Fault(worker, $"did not verify chunks [{node.Start}, {node.Start + node.Size}) of step {_plan.Number} within the {_settings.StepDeadline.TotalSeconds:0.###} s deadline");
+            _log.Warning("step {0}: giving up the check of chunks [{1}, {2})", _plan.Number, node.Start, node.Start + node.Size);
+            node.Check = null;
+        }
+        CompleteIfReduced();
+    }
+
+    /// <summary>A node under check: who computed it, who computes it again, who decides, and the hashes so far.</summary>
+    private sealed class Check(IActorRef primary, IActorRef verifier)
+    {
+        public IActorRef Primary { get; } = primary;
+        public IActorRef Verifier { get; } = verifier;
+        public IActorRef? Decider { get; set; }
+        public Dictionary<int, ulong> Received { get; } = [];
+        public Dictionary<IActorRef, PartHashes> Computed { get; } = [];
+        public bool Passed { get; set; }
     }
 
     private void HandleStepReduced(StepReduced reduced)
     {
-        if (!_participants.Contains(Sender)) return;
+        if (!_participants.Contains(Sender) || reduced.Round != _round) return;
         _reducedBy.Add(Sender);
         if (reduced.HasStateHash) _hashes[Sender] = reduced.StateHash;
         CompleteIfReduced();
@@ -181,6 +344,8 @@ internal sealed partial class StepGather
         }
         foreach (var (joiner, _) in _awaitingState.Where(a => Equals(a.Value, worker)).ToList()) SourceState(joiner);
         if (_answered) return;
+        foreach (var node in _nodes.Values.Where(n => n.Check is { } c && (Equals(c.Primary, worker) || Equals(c.Verifier, worker) || Equals(c.Decider, worker))))
+            node.Check = null;
         var orphans = _nodes.Values.Where(n => n.AssignedTo.Remove(worker) || Equals(n.ComputedBy, worker)).ToList();
         foreach (var node in orphans.Where(n => Equals(n.ComputedBy, worker))) (node.Scalars, node.ComputedBy) = (null, null);
         SendLayout(); // before the requests, so that the new owners are known when the parts come
@@ -226,7 +391,7 @@ internal sealed partial class StepGather
     /// <summary>Every node's totals are in and every participant holds the sum: check the replicas, add the totals up, answer, stop.</summary>
     private void CompleteIfReduced()
     {
-        if (_answered || _participants.Count == 0 || _nodes.Values.Any(n => n.Scalars is null) || _participants.Any(p => !_reducedBy.Contains(p))) return;
+        if (_answered || _participants.Count == 0 || _nodes.Values.Any(n => n.Scalars is null || n.Check is { Passed: false }) || _participants.Any(p => !_reducedBy.Contains(p))) return;
         if (_hashes.Values.Distinct().Count() > 1)
         {
             var agreed = _hashes.GroupBy(h => h.Value).OrderByDescending(g => g.Count()).First();

@@ -107,6 +107,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
             else RemoveParticipant(lost.Worker, "was lost");
         });
         Receive<NodeComputed>(HandleNodeComputed);
+        Receive<PartHashes>(HandlePartHashes);
         Receive<StepReduced>(HandleStepReduced);
         Receive<NeedState>(need => RemoveParticipant(Sender, $"holds version {need.HeldVersion}, not {need.Step}"));
         Receive<Deadline>(_ => HandleDeadline());
@@ -319,6 +320,11 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         if (!_convicted.Add(worker)) return;
         _log.Error("step {0}: worker {1} is wrong: {2}; setting it aside", _plan.Number, worker.Path, why);
         _coordinator.Tell(new WorkerFaulted(worker, why, Proven: true));
+        if (_allReduce is not null)
+        {
+            StartOver(worker);
+            return;
+        }
         foreach (var node in _nodes.Values)
         {
             var theirs = node.Candidates.Where(c => Equals(c.Worker, worker)).ToList();
@@ -331,8 +337,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
                 node.Verify = true; // recomputed and checked by two others, if there are two
             }
         }
-        if (_allReduce is null) Leave(worker);
-        else RemoveParticipant(worker, "was shown wrong");
+        Leave(worker);
         foreach (var node in _nodes.Values.Where(n => n.Result is null && n.Scalars is null && n.AssignedTo.Count == 0 && n.Candidates.Count == 0)) Assign(node, exclude: worker);
     }
 
@@ -405,7 +410,8 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
 
     private void HandleDeadline()
     {
-        if (_allReduce is not null && LaggardsAtDeadline()) return;
+        if (_allReduce is not null) LateChecks();
+        if (_answered || _allReduce is not null && LaggardsAtDeadline()) return;
         var late = _nodes.Values.Where(n => n.Result is null && n.Scalars is null).ToList();
         foreach (var node in late)
         {
@@ -468,6 +474,8 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         public NodeTotals? Scalars { get; set; }
         /// <summary>Who computed the settled result (all-reduce: and holds its sum).</summary>
         public IActorRef? ComputedBy { get; set; }
+        /// <summary>All-reduce: the check of this node's parts under way, or passed.</summary>
+        public Check? Check { get; set; }
     }
 
     private sealed class Deadline

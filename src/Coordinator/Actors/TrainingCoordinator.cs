@@ -203,6 +203,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<NodeComputed>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
         Receive<StepReduced>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
         Receive<NeedState>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
+        Receive<PartHashes>(m => ToStep(step, m, Sender, m.RunId, m.Step, m.Step));
         Receive<StepAllReduced>(reduced =>
         {
             if (step is not null && reduced.Step == step.Number) CompletedAllReduce(reduced, pauseRequested);

@@ -29,7 +29,7 @@ public enum FrameKind : byte
 /// </summary>
 /// <remarks>
 /// <code>
-///  0 u32 magic "BPT1"     4 u8 kind   5 u8 0   6 u16 0
+///  0 u32 magic "BPT1"     4 u8 kind   5 u8 0   6 u16 round
 ///  8 Guid run (16)        24 i64 step            32 i64 version
 /// 40 i32 node start       44 i32 node size       48 i32 sample count   52 i32 correct count
 /// 56 f64 loss sum         64 f64 compute seconds
@@ -38,7 +38,7 @@ public enum FrameKind : byte
 /// </remarks>
 public readonly record struct FrameHeader(
     FrameKind Kind, Guid Run, long Step, long Version, int NodeStart = 0, int NodeSize = 0,
-    int SampleCount = 0, int CorrectCount = 0, double LossSum = 0, double ComputeSeconds = 0, int Count = 0, int Segment = 0)
+    int SampleCount = 0, int CorrectCount = 0, double LossSum = 0, double ComputeSeconds = 0, int Count = 0, int Segment = 0, ushort Round = 0)
 {
     /// <summary>Bytes of a header.</summary>
     public const int Size = 88;
@@ -57,6 +57,7 @@ public readonly record struct FrameHeader(
         d.Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(d, Magic);
         d[4] = (byte)Kind;
+        BinaryPrimitives.WriteUInt16LittleEndian(d[6..], Round);
         Run.TryWriteBytes(d.Slice(8, 16));
         BinaryPrimitives.WriteInt64LittleEndian(d[24..], Step);
         BinaryPrimitives.WriteInt64LittleEndian(d[32..], Version);
@@ -90,7 +91,7 @@ public readonly record struct FrameHeader(
             BinaryPrimitives.ReadInt32LittleEndian(source[40..]), BinaryPrimitives.ReadInt32LittleEndian(source[44..]),
             BinaryPrimitives.ReadInt32LittleEndian(source[48..]), BinaryPrimitives.ReadInt32LittleEndian(source[52..]),
             BinaryPrimitives.ReadDoubleLittleEndian(source[56..]), BinaryPrimitives.ReadDoubleLittleEndian(source[64..]),
-            count, BinaryPrimitives.ReadInt32LittleEndian(source[76..]));
+            count, BinaryPrimitives.ReadInt32LittleEndian(source[76..]), BinaryPrimitives.ReadUInt16LittleEndian(source[6..]));
     }
 
     /// <summary>Whether the checksum in <paramref name="header"/> (the bytes <see cref="TryRead"/> read) matches them and <paramref name="payload"/>.</summary>

@@ -121,7 +121,13 @@ public sealed record WeightsUpdate(string RunId, long Version, FloatTensor Param
 /// [SampleStart, SampleStart + SampleCount) of epoch <see cref="Epoch"/>'s order, which are chunks
 /// [NodeStart, NodeStart + NodeSize) of the step's batch.
 /// </summary>
-public sealed record ComputeGradient(string RunId, long Step, long Version, int Epoch, int SampleStart, int SampleCount, int NodeStart, int NodeSize) : IControlMessage;
+/// <remarks>
+/// All-reduce, with <see cref="Verify"/>: compute the node, which another worker computed already,
+/// and answer only with <see cref="PartHashes"/> of its segments (nothing is sent to their owners),
+/// so that the coordinator can compare them with what the owners received.
+/// </remarks>
+public sealed record ComputeGradient(string RunId, long Step, long Version, int Epoch, int SampleStart, int SampleCount, int NodeStart, int NodeSize,
+    bool Verify = false) : IControlMessage;
 
 /// <summary>
 /// The answer to <see cref="ComputeGradient"/>: Σ ∂C/∂θ, Σ C(x) and the correct count over the
@@ -148,9 +154,14 @@ public sealed record VersionMismatch(string RunId, long Step, int NodeStart, int
 /// <see cref="AwaitingState"/> are sent the weights and optimizer state of version
 /// <see cref="Step"/> by a peer before they compute.
 /// </summary>
+/// <remarks>
+/// A layout of a higher <see cref="Round"/> starts the step over: every node sum, part and sum of the
+/// earlier round is dropped (its frames carry their round), and the nodes are computed again. The
+/// coordinator does this when a participant was shown to send wrong parts.
+/// </remarks>
 public sealed record StepLayout(
     string RunId, long Step, int Revision, int SampleCount, int ChunkCount,
-    int[] NodeStarts, int[] NodeSizes, string[] Participants, int[] SegmentOwners, string[] AwaitingState) : IControlMessage
+    int[] NodeStarts, int[] NodeSizes, string[] Participants, int[] SegmentOwners, string[] AwaitingState, int Round = 0) : IControlMessage
 {
     /// <summary>Segment s of a vector of <paramref name="length"/> values cut into <paramref name="count"/> segments: [start, start + length).</summary>
     public static (int Start, int Length) Segment(int s, int count, int length)
@@ -161,15 +172,30 @@ public sealed record StepLayout(
 }
 
 /// <summary>All-reduce: the worker computed a node and sent its segments to their owners; the node's count, loss and correct count.</summary>
-public sealed record NodeComputed(string RunId, long Step, int NodeStart, int NodeSize, int SampleCount, double LossSum, int CorrectCount, double ComputeSeconds)
-    : IControlMessage;
+public sealed record NodeComputed(string RunId, long Step, int NodeStart, int NodeSize, int SampleCount, double LossSum, int CorrectCount, double ComputeSeconds,
+    int Round = 0) : IControlMessage;
+
+/// <summary>
+/// All-reduce verification: ask every participant for <see cref="PartHashes"/> of the parts of node
+/// (<see cref="NodeStart"/>, <see cref="NodeSize"/>) it received for the segments it owns.
+/// </summary>
+public sealed record HashParts(string RunId, long Step, int Round, int NodeStart, int NodeSize) : IControlMessage;
+
+/// <summary>
+/// All-reduce verification: XxHash3 of segments <see cref="Segments"/> of a node's gradient sum. With
+/// <see cref="Computed"/>, of the worker's own computation of the node (the answer to a
+/// <see cref="ComputeGradient"/> with Verify, every segment, with the node's count, cost and correct
+/// count); without, of the parts its owner received (the answer to <see cref="HashParts"/>).
+/// </summary>
+public sealed record PartHashes(string RunId, long Step, int Round, int NodeStart, int NodeSize, bool Computed, int[] Segments, ulong[] Hashes,
+    int SampleCount = 0, double LossSum = 0, int CorrectCount = 0) : IControlMessage;
 
 /// <summary>
 /// All-reduce: the worker holds every segment of step <see cref="Step"/>'s summed gradient (and will
 /// apply it before the next step). Every so often it adds a hash of the weights and optimizer state
 /// it computed the step with, so that the coordinator can check that the replicas agree.
 /// </summary>
-public sealed record StepReduced(string RunId, long Step, bool HasStateHash, ulong StateHash) : IControlMessage;
+public sealed record StepReduced(string RunId, long Step, bool HasStateHash, ulong StateHash, int Round = 0) : IControlMessage;
 
 /// <summary>
 /// All-reduce: send the weights of version <see cref="Version"/> (and, with <see cref="WithOptimizer"/>,

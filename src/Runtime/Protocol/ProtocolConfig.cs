@@ -13,7 +13,7 @@ public static class ProtocolConfig
     [
         typeof(RegisterWorker), typeof(SetupAccepted), typeof(SetupRefused), typeof(ComputeGradient),
         typeof(VersionMismatch), typeof(RunFinished), typeof(PauseTraining), typeof(ResumeTraining),
-        typeof(StepLayout), typeof(NodeComputed), typeof(StepReduced), typeof(SendState), typeof(NeedState),
+        typeof(StepLayout), typeof(NodeComputed), typeof(StepReduced), typeof(SendState), typeof(NeedState), typeof(HashParts), typeof(PartHashes),
     ];
 
     /// <summary>

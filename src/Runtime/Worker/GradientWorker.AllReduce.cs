@@ -76,15 +76,21 @@ public sealed partial class GradientWorker
         if (!AllReduce || layout.RunId != _runId) return;
         if (_step is { } current && current.Number == layout.Step)
         {
-            if (layout.Revision <= current.Layout.Revision) return;
-            if (layout.SegmentOwners.Length == current.SegmentCount)
+            if (layout.Revision <= current.Layout.Revision || layout.Round < current.Round) return;
+            if (layout.Round > current.Round)
+            {
+                // The step starts over (a participant sent wrong parts): nothing of the earlier round is kept.
+                _log.Warning("step {0}: starting the step over (round {1})", layout.Step, layout.Round);
+                ReleaseStep();
+            }
+            else if (layout.SegmentOwners.Length == current.SegmentCount)
             {
                 Revise(current, layout);
                 // The coordinator may have set this worker aside and taken it back: say again that the sum is here.
-                if (current.Reported) _runCoordinator.Tell(new StepReduced(layout.RunId, current.Number, false, 0));
+                if (current.Reported) _runCoordinator.Tell(new StepReduced(layout.RunId, current.Number, false, 0, current.Round));
                 return;
             }
-            ReleaseStep(); // the step starts over with other segments (the replica has not moved)
+            else ReleaseStep(); // the step starts over with other segments (the replica has not moved)
         }
         if (_step is { } newer && newer.Number > layout.Step || _step is null && _replicaVersion > layout.Step) return; // stale
         if (_step is { } previous)
@@ -104,12 +110,14 @@ public sealed partial class GradientWorker
             _log.Warning("step {0}: holding weights version {1}; asking for the state", layout.Step, _replicaVersion);
             _runCoordinator.Tell(new NeedState(layout.RunId, layout.Step, _replicaVersion));
         }
-        // Frames that came before the layout.
-        var early = _early.Where(f => f.Header.Step == layout.Step).ToList();
+        // Frames that came before the layout (a state of this step whatever its round).
+        bool Current(FrameHeader h) => h.Step == layout.Step && (h.Kind == FrameKind.State || h.Round == layout.Round);
+        bool Later(FrameHeader h) => h.Step > layout.Step || h.Step == layout.Step && h.Round > layout.Round;
+        var early = _early.Where(f => Current(f.Header)).ToList();
         _early.RemoveAll(f =>
         {
-            if (f.Header.Step > layout.Step) return false;
-            if (f.Header.Step < layout.Step) _channel.Pool.Return(f.Payload);
+            if (Later(f.Header)) return false;
+            if (!Current(f.Header)) _channel.Pool.Return(f.Payload);
             return true;
         });
         foreach (var frame in early) HandleReduceFrame(frame);
@@ -162,6 +170,11 @@ public sealed partial class GradientWorker
         }
         if (!RequestInRange(request)) return;
         var node = (request.NodeStart, request.NodeSize);
+        if (request.Verify)
+        {
+            Verify(step, request);
+            return;
+        }
         if (!step.NodeSums.TryGetValue(node, out var sum))
         {
             sum = TakeSpareSum(ParameterCount);
@@ -174,7 +187,57 @@ public sealed partial class GradientWorker
             for (var s = 0; s < step.SegmentCount; s++) SendSegment(step, node, s);
             _fault?.At(WorkerFault.KillAfterParts, step.Number);
         }
-        Sender.Tell(new NodeComputed(request.RunId, request.Step, request.NodeStart, request.NodeSize, sum.SampleCount, sum.LossSum, sum.CorrectCount, step.ComputeSeconds));
+        Sender.Tell(new NodeComputed(request.RunId, request.Step, request.NodeStart, request.NodeSize, sum.SampleCount, sum.LossSum, sum.CorrectCount, step.ComputeSeconds, step.Round));
+    }
+
+    /// <summary>
+    /// Computes a node another worker computed, to check it: the hashes of its segments (and its
+    /// totals) go to the coordinator, which compares them with the hashes of the parts the owners got.
+    /// </summary>
+    private void Verify(ReduceStep step, ComputeGradient request)
+    {
+        var sum = TakeSpareSum(ParameterCount);
+        try
+        {
+            _fault?.BeforeCompute(step.Number);
+            _engine!.Gradient(_replica, _data!, _order.AsSpan(request.SampleStart, request.SampleCount), sum);
+            _fault?.AfterCompute(step.Number, sum);
+            var segments = Enumerable.Range(0, step.SegmentCount).ToArray();
+            var hashes = segments.Select(s =>
+            {
+                var (start, length) = step.Segment(s, ParameterCount);
+                return PartHash(sum.Values.AsSpan(start, length));
+            }).ToArray();
+            Sender.Tell(new PartHashes(request.RunId, step.Number, step.Round, request.NodeStart, request.NodeSize, Computed: true, segments, hashes,
+                sum.SampleCount, sum.LossSum, sum.CorrectCount));
+        }
+        finally
+        {
+            _spareSums.Add(sum);
+        }
+    }
+
+    private static ulong PartHash(ReadOnlySpan<float> values) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(values));
+
+    /// <summary>The hashes of the parts of a node received for the segments this worker owns (those still on their way: when they come).</summary>
+    private void HandleHashParts(HashParts request)
+    {
+        if (!AllReduce || request.RunId != _runId || _step is not { } step || step.Number != request.Step || step.Round != request.Round) return;
+        var node = (request.NodeStart, request.NodeSize);
+        if (!step.HasNode(node)) return;
+        var ready = new List<int>();
+        foreach (var (s, parts) in step.Owned)
+        {
+            if (parts.ContainsKey(node)) ready.Add(s);
+            else step.HashesWanted.Add((s, node));
+        }
+        if (ready.Count > 0) SendPartHashes(step, node, ready);
+    }
+
+    private void SendPartHashes(ReduceStep step, (int Start, int Size) node, List<int> segments)
+    {
+        var hashes = segments.Select(s => PartHash(step.Owned[s][node].Span(step.Segment(s, ParameterCount).Length))).ToArray();
+        _runCoordinator.Tell(new PartHashes(step.Layout.RunId, step.Number, step.Round, node.Start, node.Size, Computed: false, [.. segments], hashes));
     }
 
     /// <summary>Segment <paramref name="s"/> of the node sum held for <paramref name="node"/> to its owner (this worker included).</summary>
@@ -188,7 +251,7 @@ public sealed partial class GradientWorker
             AddPart(step, s, node, new Part(values, start, pooled: false));
             return;
         }
-        var header = new FrameHeader(FrameKind.Part, _runGuid, step.Number, step.Number, node.Start, node.Size, Count: length, Segment: s);
+        var header = new FrameHeader(FrameKind.Part, _runGuid, step.Number, step.Number, node.Start, node.Size, Count: length, Segment: s, Round: (ushort)step.Round);
         _channel!.Send(owner, header, values.AsMemory(start, length));
     }
 
@@ -229,6 +292,13 @@ public sealed partial class GradientWorker
             LoadState(frame);
             return;
         }
+        if (header.Round != step.Round)
+        {
+            // Of another round of this step: a later one waits for its layout, an earlier one is void.
+            if (header.Round > step.Round && _early.Count < MaximumEarlyFrames) _early.Add(frame);
+            else pool.Return(frame.Payload);
+            return;
+        }
         if (header.Segment < 0 || header.Segment >= step.SegmentCount || header.Count != step.Segment(header.Segment, ParameterCount).Length)
         {
             _log.Warning("tensor channel: dropping a {0} frame of step {1} from {2}: segment {3} of {4} values does not fit the layout", header.Kind, header.Step, frame.Peer, header.Segment, header.Count);
@@ -263,6 +333,7 @@ public sealed partial class GradientWorker
             return;
         }
         parts[node] = part;
+        if (step.HashesWanted.Remove((s, node))) SendPartHashes(step, node, [s]);
         if (parts.Count < step.Layout.NodeStarts.Length) return;
 
         // Every node is in: add along the chunk tree (new arrays for partial sums; the parts stay as they are).
@@ -290,15 +361,14 @@ public sealed partial class GradientWorker
             partials.Add(result);
         }
         foreach (var array in partials.Where(a => !ReferenceEquals(a, result))) pool.Return(array);
-        foreach (var p in parts.Values) p.Return(pool);
-        parts.Clear();
-        step.Reduced.Add(s);
+        step.Reduced.Add(s); // the parts stay until the step is over: the coordinator may ask for their hashes
+
 
         var tensor = FloatTensor.Pooled(result, pool.Return);
         foreach (var participant in step.Layout.Participants)
         {
             if (participant == Me) AddSum(step, s, result);
-            else _channel.Send(participant, new FrameHeader(FrameKind.Sum, _runGuid, step.Number, step.Number, Count: length, Segment: s), tensor);
+            else _channel.Send(participant, new FrameHeader(FrameKind.Sum, _runGuid, step.Number, step.Number, Count: length, Segment: s, Round: (ushort)step.Round), tensor);
         }
         tensor.Release();
         _fault?.At(WorkerFault.KillAfterSums, step.Number);
@@ -314,7 +384,7 @@ public sealed partial class GradientWorker
         if (++step.HasCount < step.SegmentCount || step.Reported) return;
         step.Reported = true;
         var hash = _stateHash is { } h && h.Version == step.Number ? h.Hash : (ulong?)null;
-        _runCoordinator.Tell(new StepReduced(step.Layout.RunId, step.Number, hash.HasValue, hash ?? 0));
+        _runCoordinator.Tell(new StepReduced(step.Layout.RunId, step.Number, hash.HasValue, hash ?? 0, step.Round));
     }
 
     /// <summary>θ ← update(θ, the step's sum): the same update, on the same bits, on every replica.</summary>
@@ -420,6 +490,9 @@ public sealed partial class GradientWorker
 
         public StepLayout Layout { get; set; } = layout;
         public long Number => Layout.Step;
+        public int Round => Layout.Round;
+        /// <summary>Parts whose hashes the coordinator asked for before they came: (segment, node).</summary>
+        public HashSet<(int Segment, (int Start, int Size) Node)> HashesWanted { get; } = [];
         public int SegmentCount => Layout.SegmentOwners.Length;
         public Dictionary<(int Start, int Size), GradientSum> NodeSums { get; } = [];
         public Dictionary<int, Dictionary<(int Start, int Size), Part>> Owned { get; } = [];

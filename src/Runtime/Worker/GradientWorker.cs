@@ -79,6 +79,7 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         Receive<TensorArrived>(HandleFrame);
         Receive<StepLayout>(HandleLayout);
         Receive<SendState>(HandleSendState);
+        Receive<HashParts>(HandleHashParts);
         Receive<TensorLinkFailed>(failed => _log.Warning("tensor channel: {0} {1}", failed.Peer, failed.Reason));
     }
 

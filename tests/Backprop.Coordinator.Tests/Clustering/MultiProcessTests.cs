@@ -430,4 +430,64 @@ public sealed partial class MultiProcessTests : IDisposable
         }
         foreach (var worker in finished) await worker; // they leave when the run ends
     }
+
+    // ---- Bad workers -----------------------------------------------------------------------------
+
+    [Theory]
+    [InlineData("star")]
+    [InlineData("allreduce")]
+    public async Task WorkerSendingWrongGradients_IsShownWrongByTwoOthers_SetAside_AndTheRunSavesTheModelFileOfOneProcess(string reduce)
+    {
+        // Chunks of 8: every one of the three workers computes a node in every step.
+        string[] chunks = ["--chunk-size", "8"];
+        using var timeout = new CancellationTokenSource(RunTimeout);
+        var model = ModelPath();
+        var coordinator = await StartCoordinator(timeout.Token, ["--workers", "3", "--epochs", "3", "--reduce", reduce, "--verify-fraction", "1", "--save", model, .. chunks]);
+        var honest = new[] { StartWorker(coordinator), StartWorker(coordinator) }.Select(w => Finish(w, [], timeout.Token)).ToList();
+        var bad = StartWorker(coordinator, fault: "wrong-gradients:5"); // its gradients × −20 from step 5 on: finite, and wrong
+        var badLines = new List<string>();
+        var badAddress = await WorkerAddress(bad, badLines, timeout.Token);
+
+        var (code, output, error) = await Finish(coordinator.Process, coordinator.Lines, timeout.Token);
+        Assert.True(code == 0, output + error);
+        Assert.Matches($@"(?m)^worker {Regex.Escape(badAddress)}/\S+ is set aside for the rest of the run: ", output);
+        Assert.Matches($@"(?m)^step 5: worker {Regex.Escape(badAddress)}/\S+ is wrong: ", output);
+        Assert.Single(Regex.Matches(output, "is set aside for the rest of the run")); // the honest ones are not
+        foreach (var worker in honest)
+        {
+            var (workerCode, workerOutput, workerError) = await worker;
+            Assert.True(workerCode == 0, workerOutput + workerError);
+        }
+        Assert.Equal(OneProcessModel(chunks), await File.ReadAllBytesAsync(model, timeout.Token));
+    }
+
+    [Theory]
+    [InlineData("star")]
+    [InlineData("allreduce")]
+    public async Task WorkerWhoseComputeHangs_IsSetAsideAfterItsStrikes_AndTheRunSavesTheModelFileOfOneProcess(string reduce)
+    {
+        // Its node stays up and heartbeats, but from step 2 on its computations never return.
+        string[] chunks = ["--chunk-size", "8"];
+        using var timeout = new CancellationTokenSource(RunTimeout);
+        var model = ModelPath();
+        var coordinator = await StartCoordinator(timeout.Token,
+            ["--workers", "3", "--epochs", "3", "--reduce", reduce, "--step-timeout", "2", "--max-strikes", "2", "--verify-fraction", "0", "--save", model, .. chunks]);
+        var others = new[] { StartWorker(coordinator), StartWorker(coordinator) }.Select(w => Finish(w, [], timeout.Token)).ToList();
+        var hung = StartWorker(coordinator, fault: "hang-compute:2");
+        var hungAddress = await WorkerAddress(hung, [], timeout.Token);
+
+        var (code, output, error) = await Finish(coordinator.Process, coordinator.Lines, timeout.Token);
+        Assert.True(code == 0, output + error);
+        var worker = $@"worker {Regex.Escape(hungAddress)}/\S+";
+        Assert.Matches($@"(?m)^{worker}: strike 1 of 2: missed the 2 s deadline of step 2$", output);
+        Assert.Matches($@"(?m)^{worker}: strike 2 of 2: missed the 2 s deadline of step 3$", output);
+        Assert.Matches($@"(?m)^{worker} is set aside for the rest of the run: 2 strikes in a row", output);
+        Assert.DoesNotMatch($@"(?m)^{worker}: strike 3", output);
+        foreach (var other in others)
+        {
+            var (otherCode, otherOutput, otherError) = await other;
+            Assert.True(otherCode == 0, otherOutput + otherError);
+        }
+        Assert.Equal(OneProcessModel(chunks), await File.ReadAllBytesAsync(model, timeout.Token));
+    }
 }
