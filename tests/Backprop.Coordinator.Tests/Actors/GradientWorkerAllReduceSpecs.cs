@@ -184,4 +184,61 @@ public sealed class GradientWorkerAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
         var need = ExpectMsg<NeedState>();
         Assert.Equal((RunId, 0L, -1L), (need.RunId, need.Step, need.HeldVersion));
     }
+
+    // ---- Verification ---------------------------------------------------------------------------
+
+    [Fact]
+    public void AllReduce_Worker_HashesThePartsItReceived_AndAVerifyRequestComputesTheSameHashes_WithoutSendingParts()
+    {
+        var (worker, endpoint) = StartWorker();
+        SendInitialState(endpoint);
+        worker.Tell(Layout(0, endpoint, awaitingState: true));
+        var request = Request(0);
+        worker.Tell(request);
+        var (computed, _) = Answers();
+
+        // As the owner of the only segment: the hash of the part it holds, which is the node's whole sum.
+        worker.Tell(new HashParts(RunId, 0, 0, 0, 4));
+        var received = ExpectMsg<PartHashes>();
+        var expected = TinyRun.Answer(request, FloatTensor.CopyOf(Oracle[0]));
+        var hash = System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(expected.Sum.Span));
+        Assert.Equal((0L, 0, 0, 4, false), (received.Step, received.Round, received.NodeStart, received.NodeSize, received.Computed));
+        Assert.Equal([0], received.Segments);
+        Assert.Equal([hash], received.Hashes);
+
+        // Asked to verify the node: computed again, hashed, and nothing sent over the channel.
+        worker.Tell(request with { Verify = true });
+        var again = ExpectMsg<PartHashes>();
+        Assert.True(again.Computed);
+        Assert.Equal([0], again.Segments);
+        Assert.Equal([hash], again.Hashes);
+        Assert.Equal((computed.SampleCount, computed.CorrectCount), (again.SampleCount, again.CorrectCount));
+        Assert.Equal(BitConverter.DoubleToInt64Bits(computed.LossSum), BitConverter.DoubleToInt64Bits(again.LossSum));
+        _frames.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void AllReduce_Worker_LayoutOfALaterRound_StartsTheStepOver_AndAnEarlierRoundIsIgnored()
+    {
+        var (worker, endpoint) = StartWorker();
+        SendInitialState(endpoint);
+        worker.Tell(Layout(0, endpoint, awaitingState: true));
+        worker.Tell(Request(0));
+        Answers();
+
+        // Round 1: everything of round 0 is dropped, the node is computed again and reported with its round.
+        worker.Tell(Layout(0, endpoint, awaitingState: false) with { Revision = 1, Round = 1 });
+        var request = Request(0);
+        worker.Tell(request);
+        var (computed, reduced) = Answers();
+        AssertTotals(request, Oracle[0], computed);
+        Assert.Equal((1, 1), (computed.Round, reduced.Round));
+
+        // A layout of round 0 that comes late changes nothing.
+        worker.Tell(Layout(0, endpoint, awaitingState: false) with { Revision = 2 });
+        worker.Tell(new HashParts(RunId, 0, 0, 0, 4));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        worker.Tell(new HashParts(RunId, 0, 1, 0, 4));
+        Assert.Equal(1, ExpectMsg<PartHashes>().Round);
+    }
 }

@@ -39,12 +39,12 @@ public sealed class StepGatherAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
     private TestProbe[] Workers(int count) => [.. Enumerable.Range(1, count).Select(i => CreateTestProbe($"w{i}"))];
 
     /// <summary>The gather of step 2 over <paramref name="workers"/> (all ready, in this order), of which <paramref name="holders"/> hold the replica.</summary>
-    private IActorRef StartGather(TestProbe[] workers, IEnumerable<TestProbe> holders, FloatTensor? initialState = null, TimeSpan? deadline = null)
+    private IActorRef StartGather(TestProbe[] workers, IEnumerable<TestProbe> holders, FloatTensor? initialState = null, TimeSpan? deadline = null, double verifyFraction = 0)
     {
         var endpoints = workers.ToDictionary(w => w.Ref, w => $"127.0.0.1:{20_000 + Array.IndexOf(workers, w)}");
         var plan = new AllReducePlan(RunId, Guid.ParseExact(RunId, "N"), holders.Select(h => h.Ref).ToHashSet(), initialState, StateArrays: 0, _channel);
         var none = new WeightsUpdate(RunId, Step, FloatTensor.CopyOf([]));
-        var compute = new StepGather.ComputeSettings(StepDeadline: deadline ?? TimeSpan.FromMinutes(1), MaxAttempts: 3);
+        var compute = new StepGather.ComputeSettings(StepDeadline: deadline ?? TimeSpan.FromMinutes(1), MaxAttempts: 3, verifyFraction);
         return ChildActorOf(StepGather.Props(Plan, none, [.. workers.Select(w => w.Ref)], compute, new GradientSumPool(), WeightsRoute.InProcess, endpoints, plan),
             $"step-{Step}");
     }
@@ -448,5 +448,85 @@ public sealed class StepGatherAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
         Reduced(gather, workers[1]);
         Reduced(gather, workers[2], 7);
         Assert.Equal(Step, ExpectMsg<StepAllReduced>().Step);
+    }
+
+    // ---- Verification ---------------------------------------------------------------------------
+
+    /// <summary>A verifier's answer: the hashes of its own computation of the node of <paramref name="request"/>, with the node's made-up totals.</summary>
+    private static PartHashes ComputedHashes(ComputeGradient request, params ulong[] hashes) =>
+        new(RunId, Step, 0, request.NodeStart, request.NodeSize, Computed: true, [.. Enumerable.Range(0, hashes.Length)], hashes,
+            request.SampleCount, Loss(request.NodeStart), request.NodeStart + 1);
+
+    /// <summary>An owner's answer: the hash of the part of segment <paramref name="segment"/> it received.</summary>
+    private static PartHashes ReceivedHash(ComputeGradient request, int segment, ulong hash) =>
+        new(RunId, Step, 0, request.NodeStart, request.NodeSize, Computed: false, [segment], [hash]);
+
+    [Fact]
+    public void AllReduce_Check_AgreeingHashes_PassTheNode_AndTheStepCompletes()
+    {
+        var workers = Workers(2);
+        var (w1, w2) = (workers[0], workers[1]);
+        var gather = StartGather(workers, holders: workers, verifyFraction: 1);
+        var requests = workers.Select(w => Begin(w).Request).ToArray();
+
+        Computed(gather, w1, requests[0]);
+        // Checked after the fact: w2 computes w1's node again, and both owners hash what they got.
+        var verify = w2.ExpectMsg<ComputeGradient>();
+        Assert.True(verify.Verify);
+        Assert.Equal((requests[0].NodeStart, requests[0].NodeSize), (verify.NodeStart, verify.NodeSize));
+        foreach (var worker in workers) Assert.Equal(new HashParts(RunId, Step, 0, requests[0].NodeStart, requests[0].NodeSize), worker.ExpectMsg<HashParts>());
+        gather.Tell(ComputedHashes(requests[0], 11, 12), w2.Ref);
+        gather.Tell(ReceivedHash(requests[0], 0, 11), w1.Ref);
+
+        // w2's node is checked by w1; until both checks pass, the step is not done.
+        Computed(gather, w2, requests[1]);
+        Assert.True(w1.ExpectMsg<ComputeGradient>().Verify);
+        foreach (var worker in workers) worker.ExpectMsg<HashParts>();
+        foreach (var worker in workers) Reduced(gather, worker);
+        gather.Tell(ReceivedHash(requests[0], 1, 12), w2.Ref);
+        gather.Tell(ComputedHashes(requests[1], 21, 22), w1.Ref);
+        gather.Tell(ReceivedHash(requests[1], 0, 21), w1.Ref);
+        ExpectNoMsg(Quiet);
+        gather.Tell(ReceivedHash(requests[1], 1, 22), w2.Ref);
+        Assert.Equal(Step, ExpectMsg<StepAllReduced>().Step);
+    }
+
+    [Fact]
+    public void AllReduce_Check_PartsTwoOthersComputeDifferently_ConvictTheirSender_AndTheStepStartsOverWithoutIt()
+    {
+        var workers = Workers(3);
+        var (w1, w2, w3) = (workers[0], workers[1], workers[2]);
+        var gather = StartGather(workers, holders: workers, verifyFraction: 1);
+        var requests = workers.Select(w => Begin(w).Request).ToArray();
+
+        Computed(gather, w1, requests[0]);
+        Assert.True(w2.ExpectMsg<ComputeGradient>().Verify);
+        foreach (var worker in workers) worker.ExpectMsg<HashParts>();
+        // The owners got parts (segment 0: hash 9) other than w2 computes (1).
+        gather.Tell(ComputedHashes(requests[0], 1, 2, 3), w2.Ref);
+        for (var s = 0; s < 3; s++) gather.Tell(ReceivedHash(requests[0], s, s == 0 ? 9UL : (ulong)s + 1), workers[s].Ref);
+
+        // A third decides, and agrees with w2: w1 is convicted.
+        Assert.True(w3.ExpectMsg<ComputeGradient>().Verify);
+        gather.Tell(ComputedHashes(requests[0], 1, 2, 3), w3.Ref);
+        var fault = ExpectMsg<WorkerFaulted>();
+        Assert.Equal((w1.Ref, true), (fault.Worker, fault.Proven));
+        Assert.Contains("differ from what", fault.Reason);
+
+        // Round 1 of the step, among w2 and w3, every node computed again; w1 hears nothing more.
+        foreach (var worker in new[] { w2, w3 })
+        {
+            var layout = worker.FishForMessage<StepLayout>(_ => true);
+            Assert.Equal(1, layout.Round);
+            Assert.Equal([Endpoint(workers, w2), Endpoint(workers, w3)], layout.Participants);
+        }
+        var again = new[] { w2, w3 }.SelectMany(w => w.ReceiveWhile<ComputeGradient>(TimeSpan.FromMilliseconds(500), m => (m as ComputeGradient)!)).ToList();
+        Assert.Equal([(0, 1), (1, 1), (2, 2)], again.Select(r => (r.NodeStart, r.NodeSize)).Order());
+        Assert.All(again, r => Assert.False(r.Verify));
+        w1.ExpectNoMsg(Quiet);
+
+        // Answers of round 0 count for nothing.
+        foreach (var worker in new[] { w2, w3 }) Reduced(gather, worker);
+        ExpectNoMsg(Quiet);
     }
 }

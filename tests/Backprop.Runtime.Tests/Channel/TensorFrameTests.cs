@@ -7,7 +7,7 @@ public sealed class TensorFrameTests
 {
     private static readonly FrameHeader Sample = new(
         FrameKind.NodeSum, Guid.Parse("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"), Step: 0x0102030405060708, Version: -9_000_000_000L,
-        NodeStart: 17, NodeSize: 4, SampleCount: 256, CorrectCount: 201, LossSum: 123.456789e-3, ComputeSeconds: 0.75, Count: 5, Segment: 3);
+        NodeStart: 17, NodeSize: 4, SampleCount: 256, CorrectCount: 201, LossSum: 123.456789e-3, ComputeSeconds: 0.75, Count: 5, Segment: 3, Round: 0xfedc);
 
     private static readonly float[] Values = [1f, -0f, float.NaN, float.Epsilon, -3.4e38f];
 
@@ -36,7 +36,7 @@ public sealed class TensorFrameTests
     public void WriteThenRead_EveryKindAndExtremeValues(FrameKind kind)
     {
         var header = new FrameHeader(kind, Guid.NewGuid(), long.MaxValue, long.MinValue, int.MinValue, int.MaxValue, -1, int.MinValue,
-            double.NegativeInfinity, double.Epsilon, Count: 0, Segment: int.MinValue);
+            double.NegativeInfinity, double.Epsilon, Count: 0, Segment: int.MinValue, Round: ushort.MaxValue);
         var (bytes, _) = Written(header, []);
         Assert.Equal(header, FrameHeader.TryRead(bytes, out _));
         Assert.True(FrameHeader.ChecksumMatches(bytes, []));
@@ -48,7 +48,8 @@ public sealed class TensorFrameTests
         var (h, payload) = Written(Sample, Values);
         Assert.Equal("BPT1"u8.ToArray(), h[..4]);
         Assert.Equal((byte)FrameKind.NodeSum, h[4]);
-        Assert.Equal([0, 0, 0], h[5..8]);
+        Assert.Equal(0, h[5]);
+        Assert.Equal(0xfedc, BinaryPrimitives.ReadUInt16LittleEndian(h.AsSpan(6)));
         Assert.Equal(Sample.Run.ToByteArray(), h[8..24]);
         Assert.Equal(Sample.Step, BinaryPrimitives.ReadInt64LittleEndian(h.AsSpan(24)));
         Assert.Equal(Sample.Version, BinaryPrimitives.ReadInt64LittleEndian(h.AsSpan(32)));
