@@ -114,6 +114,9 @@ public sealed class WorkerCommand
             a.Kind == b.Kind && a.Shift.AsSpan().SequenceEqual(b.Shift) && a.Scale.AsSpan().SequenceEqual(b.Scale);
     }
 
+    /// <summary>How long a leaving worker waits for its actor system to stop.</summary>
+    private static readonly TimeSpan ShutdownLimit = TimeSpan.FromSeconds(20);
+
     /// <summary>One worker node's life: join, serve runs, and leave with the exit code its end calls for.</summary>
     private sealed class Session(NodeSettings settings, ScaledData data, int threads, bool staying, string target, TextWriter output, TextWriter error, WorkerFault? fault)
     {
@@ -123,10 +126,12 @@ public sealed class WorkerCommand
             var rejoin = false;
             var leaving = 0;
             var joined = new TaskCompletionSource();
+            var left = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             ActorSystem? system = null;
             void Leave(int code)
             {
                 Volatile.Write(ref exitCode, code);
+                left.TrySetResult();
                 _ = CoordinatedShutdown.Get(system!).Run(CoordinatedShutdown.ClrExitReason.Instance);
             }
             system = WorkerNode.Start(settings, data.Prepare, threads,
@@ -177,7 +182,14 @@ public sealed class WorkerCommand
                 await system.Terminate().ConfigureAwait(false);
                 return (ExitCode.Failed, false);
             }
-            await system.WhenTerminated.ConfigureAwait(false);
+            // A computation that never returns (a hung thread) keeps the worker actor, and so the actor
+            // system, from stopping: once it is leaving, the node waits a while, then goes anyway.
+            var stopped = await Task.WhenAny(system.WhenTerminated, left.Task.ContinueWith(_ => Task.Delay(ShutdownLimit), TaskScheduler.Default).Unwrap()).ConfigureAwait(false);
+            if (stopped != system.WhenTerminated && !system.WhenTerminated.IsCompleted)
+            {
+                error.WriteLine($"warning: the worker did not stop within {ShutdownLimit.TotalSeconds:0} s of leaving (a computation that does not return?); exiting anyway");
+                return (Volatile.Read(ref exitCode), false);
+            }
             return (Volatile.Read(ref exitCode), Volatile.Read(ref rejoin));
         }
     }

@@ -474,7 +474,8 @@ public sealed partial class MultiProcessTests : IDisposable
             ["--workers", "3", "--epochs", "3", "--reduce", reduce, "--step-timeout", "2", "--max-strikes", "2", "--verify-fraction", "0", "--save", model, .. chunks]);
         var others = new[] { StartWorker(coordinator), StartWorker(coordinator) }.Select(w => Finish(w, [], timeout.Token)).ToList();
         var hung = StartWorker(coordinator, fault: "hang-compute:2");
-        var hungAddress = await WorkerAddress(hung, [], timeout.Token);
+        var hungLines = new List<string>();
+        var hungAddress = await WorkerAddress(hung, hungLines, timeout.Token);
 
         var (code, output, error) = await Finish(coordinator.Process, coordinator.Lines, timeout.Token);
         Assert.True(code == 0, output + error);
@@ -489,5 +490,12 @@ public sealed partial class MultiProcessTests : IDisposable
             Assert.True(otherCode == 0, otherOutput + otherError);
         }
         Assert.Equal(OneProcessModel(chunks), await File.ReadAllBytesAsync(model, timeout.Token));
+        if (reduce == "allreduce")
+        {
+            // Its actor cannot stop, but the process leaves anyway once the coordinator is gone.
+            var (hungCode, hungOutput, hungError) = await Finish(hung, hungLines, timeout.Token);
+            Assert.True(hungCode == 1, hungOutput + hungError);
+            Assert.Contains("did not stop within 20 s of leaving", hungError);
+        }
     }
 }
