@@ -354,7 +354,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
     private void Reject(Node node, IActorRef worker, string what)
     {
         _log.Warning("step {0}: rejecting a result {1} from {2}; recomputing elsewhere", _plan.Number, what, worker.Path);
-        Fault(worker, $"sent a result {what}");
+        Fault(worker, $"its result for step {_plan.Number} was refused");
         if (node.AssignedTo.Count == 0) Assign(node, exclude: worker);
     }
 

@@ -209,7 +209,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             if (step is not null && reduced.Step == step.Number) CompletedAllReduce(reduced, pauseRequested);
         });
         Receive<TensorLinkFailed>(LinkFailed);
-        Receive<WorkerFaulted>(Faulted);
+        Receive<WorkerFaulted>(fault => Faulted(step, fault));
         Receive<StepGathered>(gathered =>
         {
             if (step is not null && gathered.Step == step.Number) Completed(gathered, pauseRequested);
@@ -260,22 +260,26 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     /// A step's gather found fault with a worker: one proven wrong is set aside at once, one late or
     /// refused <see cref="CoordinatorSettings.MaxStrikes"/> times in a row too.
     /// </summary>
-    private void Faulted(WorkerFaulted fault)
+    private void Faulted(Step? step, WorkerFaulted fault)
     {
         var strikes = _strikes[fault.Worker] = _strikes.GetValueOrDefault(fault.Worker) + 1;
         if (fault.Proven)
         {
-            Quarantine(fault.Worker, fault.Reason);
+            Quarantine(step, fault.Worker, fault.Reason);
             return;
         }
         _log.Warning("worker {0}: strike {1} of {2}: {3}", fault.Worker.Path, strikes, _settings.MaxStrikes, fault.Reason);
-        if (strikes >= _settings.MaxStrikes) Quarantine(fault.Worker, $"{strikes} strikes in a row (the last: {fault.Reason})");
+        if (strikes >= _settings.MaxStrikes) Quarantine(step, fault.Worker, $"{strikes} strikes in a row (the last: {fault.Reason})");
     }
 
-    private void Quarantine(IActorRef worker, string why)
+    /// <summary>No more work for <paramref name="worker"/>: from this moment (the step in flight is told), and the roster's word follows.</summary>
+    private void Quarantine(Step? step, IActorRef worker, string why)
     {
         _replicas.Remove(worker);
         _roster.Tell(new QuarantineWorker(worker, why));
+        if (!_ready.Contains(worker)) return;
+        _ready = _ready.Remove(worker);
+        step?.Gather.Tell(new WorkerLost(worker, _ready));
     }
 
     /// <summary>Workers that delivered in a step start their count of strikes again.</summary>

@@ -14,8 +14,9 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
 
     public TrainingCoordinatorSpecs() : base(SpecConfig.Serialized) => _listener = CreateTestProbe("listener");
 
-    private IActorRef StartCoordinator(CoordinatorSettings? settings = null) =>
-        Sys.ActorOf(TrainingCoordinator.Props(TinyRun.NewRun(), settings ?? new CoordinatorSettings(MinWorkers: 2), _listener.Ref), "coordinator");
+    /// <summary>A coordinator that checks no node (so that the probes get only the requests a spec expects), unless told otherwise.</summary>
+    private IActorRef StartCoordinator(CoordinatorSettings? settings = null, double verifyFraction = 0) =>
+        Sys.ActorOf(TrainingCoordinator.Props(TinyRun.NewRun(), (settings ?? new CoordinatorSettings(MinWorkers: 2)) with { VerifyFraction = verifyFraction }, _listener.Ref), "coordinator");
 
     /// <summary>A probe that registers and accepts the setup, as a worker would.</summary>
     private TestProbe Join(IActorRef coordinator, string name)
@@ -171,7 +172,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         Serve(second, w2, 1);
 
         ComputeGradient moved = null!;
-        EventFilter.Warning(contains: "missed the").ExpectOne(() => moved = second.ExpectMsg<ComputeGradient>());
+        EventFilter.Warning(contains: "missed the 0.3 s deadline on").ExpectOne(() => moved = second.ExpectMsg<ComputeGradient>());
         Assert.Equal((0, 2), (moved.NodeStart, moved.NodeSize));
         second.Reply(TinyRun.Answer(moved, w2.Parameters));
         AssertWeights(1, second.ExpectMsg<WeightsUpdate>());
@@ -265,7 +266,7 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
     public void TargetAccuracy_Reached_FinishesAfterTheEpochAndAbandonsTheStepAlreadySent()
     {
         var run = TinyRun.NewRun(TinyRun.Settings with { Epochs = 3 });
-        var coordinator = Sys.ActorOf(TrainingCoordinator.Props(run, new CoordinatorSettings(MinWorkers: 1, TargetAccuracy: 0.01), _listener.Ref), "coordinator");
+        var coordinator = Sys.ActorOf(TrainingCoordinator.Props(run, new CoordinatorSettings(MinWorkers: 1, TargetAccuracy: 0.01) { VerifyFraction = 0 }, _listener.Ref), "coordinator");
         var worker = Join(coordinator, "w1");
         ServeTheFirstEpoch(worker);
         // The first step of epoch 2 goes out before the evaluation; the target then ends the run.
@@ -287,5 +288,59 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         worker.Send(coordinator, RegisterWorker.Instance);
         worker.ExpectMsg<RunFinished>();
         _listener.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    // ---- Bad workers -----------------------------------------------------------------------------
+
+    /// <summary>A probe that joins and then answers every request like a correct worker, on its own (an autopilot).</summary>
+    private TestProbe JoinServing(IActorRef coordinator, string name, Func<GradientComputed, GradientComputed>? corrupt = null)
+    {
+        var probe = CreateTestProbe(name);
+        WeightsUpdate? weights = null;
+        probe.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
+        {
+            switch (message)
+            {
+                case SetupRun setup: sender.Tell(new SetupAccepted(setup.RunId), probe.Ref); break;
+                case WeightsUpdate update: weights = update; break;
+                case ComputeGradient request:
+                    var answer = TinyRun.Answer(request, weights!.Parameters);
+                    sender.Tell(corrupt is null ? answer : corrupt(answer), probe.Ref);
+                    break;
+            }
+            return AutoPilot.KeepRunning;
+        }));
+        probe.Send(coordinator, RegisterWorker.Instance);
+        return probe;
+    }
+
+    [Fact]
+    public void Worker_LateMaxStrikesTimesInARow_IsSetAside_AndTheOthersFinishWithTheOracleWeights()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 2, StepTimeout: TimeSpan.FromMilliseconds(300)) { MaxStrikes = 2 });
+        var silent = Join(coordinator, "w1");
+        JoinServing(coordinator, "w2");
+
+        _listener.ExpectMsg<EpochCompleted>(TimeSpan.FromSeconds(20));
+        Assert.Equal(Oracle[5], _listener.ExpectMsg<TrainingFinished>().Parameters.Span.ToArray());
+        // It was given a node in steps 0 and 1, missed both deadlines, and got nothing more but the end of the run.
+        var seen = silent.ReceiveWhile<object>(TimeSpan.FromMilliseconds(300), m => m);
+        Assert.Equal([0L, 1L], seen.OfType<ComputeGradient>().Select(r => r.Step).Distinct());
+        Assert.IsType<RunFinished>(seen[^1]);
+    }
+
+    [Fact]
+    public void Worker_WithWrongGradients_IsShownWrongByTwoOthers_SetAside_AndTheRunEndsWithTheOracleWeights()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 3), verifyFraction: 1);
+        var bad = JoinServing(coordinator, "w1", answer => answer with { Sum = FloatTensor.CopyOf([.. answer.Sum.Span.ToArray().Select(v => -20 * v)]) });
+        JoinServing(coordinator, "w2");
+        JoinServing(coordinator, "w3");
+
+        var finished = _listener.FishForMessage<TrainingFinished>(_ => true, TimeSpan.FromSeconds(20));
+        Assert.Equal(Oracle[5], finished.Parameters.Span.ToArray());
+        // Shown wrong in the first step: it got requests of step 0 only.
+        var requests = bad.ReceiveWhile<object>(TimeSpan.FromMilliseconds(300), m => m).OfType<ComputeGradient>();
+        Assert.All(requests, r => Assert.Equal(0, r.Step));
     }
 }
