@@ -6,7 +6,8 @@ namespace Backprop.Clustering;
 /// <summary>
 /// Where a node listens and how it finds the cluster. Every value can come from a flag, an
 /// environment variable (BACKPROP_HOST, BACKPROP_PUBLIC_HOST, BACKPROP_PORT, BACKPROP_COORDINATOR,
-/// BACKPROP_MAX_FRAME) or a HOCON file given with --config, in that order of precedence.
+/// BACKPROP_MAX_FRAME, BACKPROP_TLS_CERT, BACKPROP_TLS_PASSWORD, BACKPROP_TLS_CA) or a HOCON file
+/// given with --config, in that order of precedence.
 /// </summary>
 /// <param name="Role">"coordinator" or "worker".</param>
 /// <param name="Host">The address to bind to (0.0.0.0 for every interface).</param>
