@@ -230,7 +230,7 @@ public sealed class NodeTls
         {
             ssl.Dispose();
             if (e is OperationCanceledException) throw new IOException($"TLS handshake with {peer}: no handshake within {HandshakeTimeout.TotalSeconds:0} s", e);
-            if (refusal is not null) throw new AuthenticationException($"TLS handshake with {peer}: refused its {refusal}", e);
+            if (refusal is not null) throw new AuthenticationException($"TLS handshake with {peer}: refused, {refusal}", e);
             if (e is AuthenticationException or IOException) throw new AuthenticationException($"TLS handshake with {peer} failed: {Innermost(e).Message}", e);
             throw;
         }
