@@ -169,11 +169,48 @@ public sealed class NodeOptionSet(int defaultPort)
         HelpName = "FILE",
     };
 
+    /// <summary>--tls-cert.</summary>
+    public Option<string?> TlsCertificate { get; } = new("--tls-cert")
+    {
+        Description = "Mutual TLS on both ports: this node's certificate and private key, a PKCS#12 file (deploy/certs.sh makes them); peers must present one from the same CA (default: off) [env BACKPROP_TLS_CERT]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_TLS_CERT") is { Length: > 0 } c ? c : null,
+        HelpName = "FILE.pfx",
+    };
+    /// <summary>--tls-password.</summary>
+    public Option<string?> TlsPassword { get; } = new("--tls-password")
+    {
+        Description = "Password of the --tls-cert file (the environment variable keeps it out of the process list) [env BACKPROP_TLS_PASSWORD]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_TLS_PASSWORD"),
+        HelpName = "PASSWORD",
+    };
+    /// <summary>--tls-ca.</summary>
+    public Option<string?> TlsAuthority { get; } = new("--tls-ca")
+    {
+        Description = "The cluster's CA certificate (PEM) that peers' certificates must chain to (default: the CA certificate inside the --tls-cert file) [env BACKPROP_TLS_CA]",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("BACKPROP_TLS_CA") is { Length: > 0 } c ? c : null,
+        HelpName = "CA.pem",
+    };
+
     /// <summary>--verbose.</summary>
     public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log cluster membership and every worker event" };
 
     /// <summary>All of them.</summary>
-    public IEnumerable<Option> All => [Host, PublicHost, Port, DataPort, MaxFrameSize, Config, Verbose];
+    public IEnumerable<Option> All => [Host, PublicHost, Port, DataPort, MaxFrameSize, Config, TlsCertificate, TlsPassword, TlsAuthority, Verbose];
+
+    /// <summary>The TLS options only (for --loopback).</summary>
+    public IEnumerable<Option> TlsOptions => [TlsCertificate, TlsPassword, TlsAuthority];
+
+    /// <summary>The certificate settings of --tls-cert, --tls-password and --tls-ca; null when TLS is off. Passwords without a certificate are an error.</summary>
+    public TlsFiles? ReadTls(ParseResult result)
+    {
+        var certificate = result.GetValue(TlsCertificate);
+        if (certificate is null)
+        {
+            if (result.GetResult(TlsAuthority) is { Implicit: false }) throw new InvalidInputException("--tls-ca: needs --tls-cert (this node's own certificate) too");
+            return null;
+        }
+        return new TlsFiles(certificate, result.GetValue(TlsPassword), result.GetValue(TlsAuthority));
+    }
 
     /// <summary>The node settings these options describe.</summary>
     public NodeSettings Read(ParseResult result, string role, string? coordinator, int? frameBytes) => new(
@@ -185,5 +222,6 @@ public sealed class NodeOptionSet(int defaultPort)
         result.GetValue(MaxFrameSize) ?? frameBytes ?? NodeSettings.DefaultMaximumFrameBytes,
         result.GetValue(Config),
         result.GetValue(Verbose) ? "INFO" : "WARNING",
-        result.GetValue(DataPort));
+        result.GetValue(DataPort),
+        ReadTls(result));
 }

@@ -52,6 +52,8 @@ public sealed class WorkerCommand
         var target = result.GetValue(_coordinator) ?? throw new InvalidInputException("--coordinator: which coordinator to join is required (host:port, or BACKPROP_COORDINATOR)");
         var (host, port) = NodeSettings.ParseEndpoint(target, "--coordinator", NodeSettings.DefaultCoordinatorPort);
         var settings = _node.Read(result, NodeSettings.WorkerRole, $"{host}:{port}", frameBytes: null);
+        NodeTls.FromConfig(settings.ToConfig()); // a bad certificate is found before the data is loaded
+        if (settings.OpenClusterWarning() is { } open) error.WriteLine(open);
         var timeout = TimeSpan.FromSeconds(result.GetValue(_joinTimeout));
         // A host name that does not resolve is most often a typo; say so at once. Not fatal: where workers
         // start before the coordinator's name is published (a cluster scheduler), it may resolve later.
@@ -173,7 +175,7 @@ public sealed class WorkerCommand
                 },
                 fault: fault);
 
-            output.WriteLine($"worker   {Akka.Cluster.Cluster.Get(system).SelfAddress} joining {settings.SeedAddress}");
+            output.WriteLine($"worker   {Akka.Cluster.Cluster.Get(system).SelfAddress} joining {settings.SeedAddressOn(system)}");
             // The first join gives up after --join-timeout; a staying worker waits for the next coordinator as long as it takes.
             var giveUp = betweenRuns ? Task.Delay(Timeout.Infinite) : Task.Delay(timeout);
             if (await Task.WhenAny(joined.Task, system.WhenTerminated, giveUp).ConfigureAwait(false) != joined.Task && !system.WhenTerminated.IsCompleted)

@@ -53,22 +53,23 @@ public static class TrainingHost
     /// <summary>
     /// Loopback mode: the coordinator node and <paramref name="workers"/> worker nodes, each its own
     /// actor system on 127.0.0.1 in this process, talking over TCP through the real serializers and
-    /// tensor channels.
+    /// tensor channels; with <paramref name="tls"/>, every node presents that certificate and both
+    /// ports speak mutual TLS.
     /// </summary>
     public static async Task<TrainingFinished> RunLoopbackAsync(
         TrainingRun run, int workers, CoordinatorSettings settings, Action<EpochReport>? onEpoch = null,
-        Config? config = null, CancellationToken cancellationToken = default)
+        Config? config = null, TlsFiles? tls = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         var frame = NodeSettings.FrameSettingFor(run.Settings.Architecture.ParameterCount);
-        var coordinatorNode = new NodeSettings(NodeSettings.CoordinatorRole, "127.0.0.1", Port: 0, MaximumFrameBytes: frame);
+        var coordinatorNode = new NodeSettings(NodeSettings.CoordinatorRole, "127.0.0.1", Port: 0, MaximumFrameBytes: frame, Tls: tls);
         var system = StartCoordinatorNode(coordinatorNode, config);
         var nodes = new List<ActorSystem>();
         try
         {
             var (_, done) = StartCoordinator(system, run, settings with { MinWorkers = workers, DiscoverClusterWorkers = true, Channel = coordinatorNode.Channel }, onEpoch);
             var address = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            var workerNode = new NodeSettings(NodeSettings.WorkerRole, "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame);
+            var workerNode = new NodeSettings(NodeSettings.WorkerRole, "127.0.0.1", Port: 0, Coordinator: $"{address.Host}:{address.Port}", MaximumFrameBytes: frame, Tls: tls);
             for (var i = 0; i < workers; i++)
             {
                 ActorSystem? node = null;

@@ -163,6 +163,10 @@ internal sealed class TrainCommand
         var workers = result.GetValue(_workers);
         var savePath = result.GetValue(_save);
         if (savePath is not null) ModelFile.CheckWritable(savePath);
+        var tls = _node.ReadTls(result);
+        if (tls is not null && !result.GetValue(_cluster) && !result.GetValue(_loopback))
+            throw new InvalidInputException("--tls-cert: workers in this process talk through no network; TLS applies with --cluster or --loopback");
+        if (tls is not null) NodeTls.Load(tls); // a bad certificate is found before the data is loaded
         var (train, test, scaling, dataName, dataHash) = LoadData(result, hashRawData: savePath is not null);
         var architecture = BuildArchitecture(result, train);
 
@@ -205,6 +209,7 @@ internal sealed class TrainCommand
         if (result.GetValue(_cluster))
         {
             var node = _node.Read(result, NodeSettings.CoordinatorRole, coordinator: null, frameBytes: NodeSettings.FrameSettingFor(architecture.ParameterCount));
+            if (node.OpenClusterWarning() is { } open) result.InvocationConfiguration.Error.WriteLine(open);
             finished = await TrainingHost.RunClusterAsync(run, node, coordinatorSettings, onEpoch, address =>
             {
                 output.WriteLine($"listening {address}; waiting for {workers} worker{(workers == 1 ? "" : "s")}");
@@ -213,7 +218,7 @@ internal sealed class TrainCommand
         }
         else if (result.GetValue(_loopback))
         {
-            finished = await TrainingHost.RunLoopbackAsync(run, workers, coordinatorSettings, onEpoch, cancellationToken: cancellation).ConfigureAwait(false);
+            finished = await TrainingHost.RunLoopbackAsync(run, workers, coordinatorSettings, onEpoch, cancellationToken: cancellation, tls: tls).ConfigureAwait(false);
         }
         else
         {

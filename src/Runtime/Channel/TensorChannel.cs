@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Authentication;
 using System.Text;
 using Backprop.Protocol;
 
@@ -11,7 +12,18 @@ namespace Backprop.Channel;
 /// <param name="Host">The address to bind to (0.0.0.0 for every interface).</param>
 /// <param name="Port">The TCP port (0: any free port).</param>
 /// <param name="PublicHost">The address other nodes use to reach this one (defaults to <paramref name="Host"/>).</param>
-public sealed record ChannelSettings(string Host = "127.0.0.1", int Port = 0, string? PublicHost = null);
+public sealed record ChannelSettings(string Host = "127.0.0.1", int Port = 0, string? PublicHost = null)
+{
+    /// <summary>Mutual TLS on every connection, in and out (null: plain TCP).</summary>
+    public Clustering.NodeTls? Tls { get; init; }
+}
+
+/// <summary>
+/// Makes a connection's stream from the socket's: <paramref name="outbound"/> is true on the side that
+/// connected (to <paramref name="peer"/>, host:port) and false on the side that accepted (from
+/// <paramref name="peer"/>, "tcp:" + address). Throws (IOException, AuthenticationException) to refuse it.
+/// </summary>
+public delegate Stream StreamWrapper(Stream stream, bool outbound, string peer);
 
 /// <summary>What the channel tells its owner (an actor, which turns each call into a message to itself).</summary>
 public interface ITensorInbox
@@ -41,8 +53,9 @@ public interface ITensorInbox
 /// </summary>
 /// <remarks>
 /// Connections are streams, and the framing knows nothing of sockets: TLS (an SslStream with mutual
-/// authentication) can wrap a connection through <see cref="WrapStream"/> without changing a byte
-/// of the framing. A frame that is not well formed, too large for the run, or whose checksum does
+/// authentication, <see cref="ChannelSettings.Tls"/>) wraps a connection through <see cref="WrapStream"/>
+/// without changing a byte of the framing. A connection whose handshake fails is closed and logged;
+/// on the sending side it is reported like any connection that cannot be made. A frame that is not well formed, too large for the run, or whose checksum does
 /// not match closes its connection and is reported; it never reaches an actor.
 /// </remarks>
 public sealed class TensorChannel : IDisposable
@@ -58,18 +71,20 @@ public sealed class TensorChannel : IDisposable
     private volatile bool _disposed;
     private int _maximumValues;
 
-    private TensorChannel(Socket listener, string endpoint, ITensorInbox inbox, Action<string> warn)
+    private TensorChannel(Socket listener, string endpoint, ITensorInbox inbox, Action<string> warn, StreamWrapper? wrap)
     {
         _listener = listener;
         Endpoint = endpoint;
         _inbox = inbox;
         _warn = warn;
+        WrapStream = wrap ?? ((stream, _, _) => stream);
         new Thread(AcceptLoop) { IsBackground = true, Name = $"tensor-accept {endpoint}" }.Start();
     }
 
     /// <summary>
-    /// Listens as <paramref name="settings"/> say. Frames go to <paramref name="inbox"/>; problems a
-    /// peer caused (a bad frame, a dropped connection) also go to <paramref name="warn"/>.
+    /// Listens as <paramref name="settings"/> say, with mutual TLS on every connection when they have
+    /// <see cref="ChannelSettings.Tls"/>. Frames go to <paramref name="inbox"/>; problems a peer caused
+    /// (a bad frame, a dropped connection, a failed TLS handshake) also go to <paramref name="warn"/>.
     /// </summary>
     /// <exception cref="InvalidInputException">The address cannot be listened on.</exception>
     public static TensorChannel Open(ChannelSettings settings, ITensorInbox inbox, Action<string> warn)
@@ -87,7 +102,7 @@ public sealed class TensorChannel : IDisposable
             throw new InvalidInputException($"the tensor channel cannot listen on {settings.Host}:{settings.Port} ({e.Message}); choose another --data-port", e);
         }
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        return new TensorChannel(listener, $"{settings.PublicHost ?? settings.Host}:{port}", inbox, warn);
+        return new TensorChannel(listener, $"{settings.PublicHost ?? settings.Host}:{port}", inbox, warn, settings.Tls is { } tls ? tls.Wrap : null);
     }
 
     /// <summary>host:port, as other nodes reach this one.</summary>
@@ -103,8 +118,8 @@ public sealed class TensorChannel : IDisposable
         set => Volatile.Write(ref _maximumValues, value);
     }
 
-    /// <summary>Makes a connection's stream, for example an SslStream around it; by default the stream itself.</summary>
-    public Func<Stream, Stream> WrapStream { get; init; } = stream => stream;
+    /// <summary>Makes a connection's stream: an authenticated SslStream around it with TLS, otherwise the stream itself.</summary>
+    public StreamWrapper WrapStream { get; }
 
     /// <summary>
     /// Sends a frame of <paramref name="header"/> and the first <see cref="FrameHeader.Count"/> values of
@@ -169,7 +184,17 @@ public sealed class TensorChannel : IDisposable
         var headerBytes = new byte[FrameHeader.Size];
         try
         {
-            using var stream = WrapStream(new NetworkStream(socket, ownsSocket: true));
+            Stream stream;
+            try
+            {
+                stream = WrapStream(new NetworkStream(socket, ownsSocket: true), outbound: false, peer);
+            }
+            catch (Exception e) when (e is IOException or AuthenticationException or SocketException or ObjectDisposedException)
+            {
+                if (!_disposed) _warn($"tensor channel {Endpoint}: refusing the connection from {peer}: {e.Message}");
+                return;
+            }
+            using var _ = stream;
             while (!_disposed)
             {
                 stream.ReadExactly(headerBytes);
@@ -286,6 +311,14 @@ public sealed class TensorChannel : IDisposable
                     stream.Write(payload);
                     WireMetrics.BytesWritten.Add(FrameHeader.Size + payload.Length);
                 }
+                catch (AuthenticationException e)
+                {
+                    // A peer whose certificate is refused (or that refuses ours) is lost like one that is not there.
+                    Disconnect();
+                    if (_channel._disposed) continue;
+                    _channel._warn($"tensor channel {_channel.Endpoint}: {e.Message}");
+                    _channel._inbox.Failed(_endpoint, $"cannot send to it ({e.Message})");
+                }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidInputException)
                 {
                     Disconnect();
@@ -321,7 +354,7 @@ public sealed class TensorChannel : IDisposable
                 throw;
             }
             _socket = socket;
-            _stream = _channel.WrapStream(new NetworkStream(socket, ownsSocket: true));
+            _stream = _channel.WrapStream(new NetworkStream(socket, ownsSocket: true), outbound: true, _endpoint);
             var hello = FrameHeader.HelloPayload(_channel.Endpoint);
             new FrameHeader(FrameKind.Hello, Guid.Empty, 0, 0, Count: hello.Length).Write(_header, hello);
             _stream.Write(_header);

@@ -6,7 +6,8 @@ namespace Backprop.Clustering;
 /// <summary>
 /// Where a node listens and how it finds the cluster. Every value can come from a flag, an
 /// environment variable (BACKPROP_HOST, BACKPROP_PUBLIC_HOST, BACKPROP_PORT, BACKPROP_COORDINATOR,
-/// BACKPROP_MAX_FRAME) or a HOCON file given with --config, in that order of precedence.
+/// BACKPROP_MAX_FRAME, BACKPROP_TLS_CERT, BACKPROP_TLS_PASSWORD, BACKPROP_TLS_CA) or a HOCON file
+/// given with --config, in that order of precedence.
 /// </summary>
 /// <param name="Role">"coordinator" or "worker".</param>
 /// <param name="Host">The address to bind to (0.0.0.0 for every interface).</param>
@@ -17,6 +18,7 @@ namespace Backprop.Clustering;
 /// <param name="ConfigFile">Extra HOCON that overrides everything else.</param>
 /// <param name="LogLevel">Akka's log level: WARNING by default, INFO to see membership and every worker event.</param>
 /// <param name="DataPort">The tensor channel's TCP port (0: any free port), on the same host as the cluster port.</param>
+/// <param name="Tls">The node's certificate and the cluster's CA: mutual TLS on Akka.Remote and the tensor channel (null: off, unless a --config file sets backprop.tls).</param>
 public sealed record NodeSettings(
     string Role,
     string Host = "127.0.0.1",
@@ -26,10 +28,15 @@ public sealed record NodeSettings(
     int MaximumFrameBytes = NodeSettings.DefaultMaximumFrameBytes,
     string? ConfigFile = null,
     string LogLevel = "WARNING",
-    int DataPort = 0)
+    int DataPort = 0,
+    TlsFiles? Tls = null)
 {
-    /// <summary>Where this node's tensor channel listens: <see cref="Host"/> and <see cref="DataPort"/>, reached at <see cref="PublicHost"/>.</summary>
-    public Channel.ChannelSettings Channel => new(Host, DataPort, PublicHost);
+    /// <summary>
+    /// Where this node's tensor channel listens: <see cref="Host"/> and <see cref="DataPort"/>, reached at
+    /// <see cref="PublicHost"/>, with the node's TLS (from <see cref="ToConfig"/>, so a --config file's
+    /// backprop.tls counts too).
+    /// </summary>
+    public Channel.ChannelSettings Channel => new(Host, DataPort, PublicHost) { Tls = NodeTls.FromConfig(ToConfig()) };
 
     /// <summary>The actor system's name on every node.</summary>
     public const string SystemName = "backprop";
@@ -63,10 +70,26 @@ public sealed record NodeSettings(
         if (CannotBind(host, port) is { } reason)
             throw new InvalidInputException($"cannot listen on {host}:{port} ({reason}); choose another --host or --port");
         var parting = new PartingFilter();
+        // Mutual TLS: the certificate and its check go to Akka as a setup, since Akka's own check trusts
+        // the system's CA store, not the cluster's CA (see NodeTls).
+        var tls = NodeTls.FromConfig(config);
+        if (tls is not null) config = ConfigurationFactory.ParseString("akka.remote.dot-netty.tcp.enable-ssl = on").WithFallback(config);
+        if (NodeTls.IsOn(config))
+        {
+            // With TLS the transport's scheme is akka.ssl.tcp; seed nodes named akka.tcp would be unreachable.
+            var seeds = config.GetStringList("akka.cluster.seed-nodes", []);
+            if (seeds.Any(s => s.StartsWith("akka.tcp://", StringComparison.Ordinal)))
+            {
+                var list = string.Join(", ", seeds.Select(s => Quote(s.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + s["akka.tcp://".Length..] : s)));
+                config = ConfigurationFactory.ParseString($"akka.cluster.seed-nodes = [{list}]").WithFallback(config);
+            }
+        }
+        var setup = Akka.Actor.BootstrapSetup.Create().WithConfig(config).And(parting.Setup());
+        if (tls is not null) setup = setup.And(tls.AkkaSetup());
         Akka.Actor.ActorSystem system;
         try
         {
-            system = Akka.Actor.ActorSystem.Create(SystemName, Akka.Actor.BootstrapSetup.Create().WithConfig(config).And(parting.Setup()));
+            system = Akka.Actor.ActorSystem.Create(SystemName, setup);
         }
         catch (Exception e) when (Innermost<System.Net.Sockets.SocketException>(e) is { } socket)
         {
@@ -159,8 +182,42 @@ public sealed record NodeSettings(
     /// <summary>The frame to configure for such a model: what it needs, at least Akka's default, at most what the setting holds.</summary>
     public static int FrameSettingFor(int parameterCount) => (int)Math.Clamp(FrameBytesFor(parameterCount), AkkaDefaultFrameBytes, int.MaxValue);
 
-    /// <summary>"akka.tcp://backprop@host:port" of the coordinator.</summary>
+    /// <summary>"akka.tcp://backprop@host:port" of the coordinator (akka.ssl.tcp with TLS, which <see cref="SeedAddressOn"/> knows).</summary>
     public string? SeedAddress => Coordinator is null ? null : $"akka.tcp://{SystemName}@{Coordinator}";
+
+    /// <summary>The coordinator's address in the scheme <paramref name="system"/>'s transport speaks (akka.tcp, or akka.ssl.tcp with TLS).</summary>
+    public Akka.Actor.Address? SeedAddressOn(Akka.Actor.ActorSystem system)
+    {
+        if (SeedAddress is not { } seed) return null;
+        var parsed = Akka.Actor.Address.Parse(seed);
+        return new Akka.Actor.Address(Akka.Cluster.Cluster.Get(system).SelfAddress.Protocol, parsed.System, parsed.Host, parsed.Port);
+    }
+
+    /// <summary>
+    /// The warning to print when this node would listen, without TLS, on an address other machines can
+    /// reach; null when TLS is on or the address is a loopback one.
+    /// </summary>
+    public string? OpenClusterWarning()
+    {
+        if (NodeTls.IsOn(ToConfig()) || IsLoopback(Host)) return null;
+        return $"warning: TLS is off and this node listens on {Host}: anyone who can reach its ports (--port, --data-port) can join the cluster, read the model and send it gradients; see --tls-cert (docs/cluster.md, \"TLS\")";
+    }
+
+    private static bool IsLoopback(string host)
+    {
+        if (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address)) return System.Net.IPAddress.IsLoopback(address);
+        try
+        {
+            var addresses = System.Net.Dns.GetHostAddresses(host);
+            return addresses.Length > 0 && addresses.All(System.Net.IPAddress.IsLoopback);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>The actor-system configuration of this node.</summary>
     public Config ToConfig()
@@ -210,6 +267,13 @@ public sealed record NodeSettings(
               coordinated-shutdown.run-by-clr-shutdown-hook = on
             }
             """).WithFallback(RuntimeConfig.Common);
+        if (Tls is { } files)
+        {
+            var tls = $"{NodeTls.ConfigPath}.certificate = {Quote(files.Certificate)}\n";
+            if (files.Password is { } password) tls += $"{NodeTls.ConfigPath}.password = {Quote(password)}\n";
+            if (files.Authority is { } authority) tls += $"{NodeTls.ConfigPath}.ca = {Quote(authority)}\n";
+            config = ConfigurationFactory.ParseString(tls).WithFallback(config);
+        }
         if (ConfigFile is not null)
         {
             if (!File.Exists(ConfigFile)) throw new InvalidInputException($"--config {ConfigFile}: file not found");

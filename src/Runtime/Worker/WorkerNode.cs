@@ -26,15 +26,16 @@ public static class WorkerNode
         Action? onRunFinished = null, Action? onCoordinatorLost = null, Action<string>? onRefused = null, bool betweenRuns = false,
         Action? onJoined = null, WorkerFault? fault = null)
     {
-        var address = cluster.SeedAddress ?? throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
+        if (cluster.SeedAddress is null) throw new ArgumentException("a worker needs the coordinator's address", nameof(cluster));
         var system = cluster.CreateSystem(cluster.ToConfig());
+        var address = cluster.SeedAddressOn(system)!; // akka.ssl.tcp when TLS is on
         if (betweenRuns) NodeSettings.RunIsOver(system);
         var frame = system.Settings.Config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? NodeSettings.DefaultMaximumFrameBytes;
         system.ActorOf(
             GradientWorker.Props(ActorRefs.Nobody, loadData, threads, frame, onRunFinished, onRefused, cluster.Channel, fault).WithDispatcher(RuntimeConfig.WorkerDispatcher),
             ActorName);
         system.ActorOf(Props.Create(() => new CoordinatorWatch(onJoined, onCoordinatorLost)), "coordinator-watch");
-        Akka.Cluster.Cluster.Get(system).JoinSeedNodes([Address.Parse(address)]);
+        Akka.Cluster.Cluster.Get(system).JoinSeedNodes([address]);
         return system;
     }
 
