@@ -55,6 +55,14 @@ check_data() {
 
 # The reference nets, one a line in bench/nets.tsv after its header: name, layer sizes, hidden
 # activation, output activation, cost (tab-separated). Their names, comma-separated:
+# The CPU's model name, with "AVX-512" or "AVX2" for the widest vectors it has.
+cpu_name() {
+  local name vectors=AVX2
+  name=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
+  grep -qw avx512f /proc/cpuinfo && vectors=AVX-512
+  echo "${name:-unknown} ($vectors)"
+}
+
 reference_nets() {
   awk -F'\t' 'NR > 1 && NF { printf "%s%s", sep, $1; sep = "," } END { print "" }' bench/nets.tsv
 }
