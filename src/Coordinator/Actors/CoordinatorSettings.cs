@@ -29,6 +29,8 @@ public sealed record CoordinatorSettings(
     public Backprop.Protocol.ReduceMode Reduce { get; init; } = Backprop.Protocol.ReduceMode.AllReduce;
     /// <summary>All-reduce: every this many steps the workers' replicas are compared by hash (0: never).</summary>
     public int StateCheckEvery { get; init; } = 100;
+    /// <summary>How long a pause may last: after it the coordinator resumes by itself, with a warning (default 10 minutes).</summary>
+    public TimeSpan PauseLimit { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Where the coordinator's tensor channel listens; null when every worker is in its process (tensors travel as messages).</summary>
     public Backprop.Channel.ChannelSettings? Channel { get; init; }
 }
