@@ -15,6 +15,7 @@ namespace Backprop.Coordinator.Actors;
 //   StepGather ──StepGathered / StepAllReduced / StepFailed, WorkerFaulted──> TrainingCoordinator
 //   TrainingCoordinator ──QuarantineWorker──> WorkerRoster
 //   TrainingCoordinator ──EpochCompleted, TrainingPaused, TrainingFinished / TrainingFailed──> listener
+//   whoever drives the run, in the coordinator's process ──PauseTraining / ResumeTraining──> TrainingCoordinator
 
 /// <summary>What the roster reports: a worker's change, and every ready worker after it, in the order they became ready.</summary>
 internal interface IRosterNews : INoSerializationVerificationNeeded
@@ -86,3 +87,23 @@ public sealed record TrainingFinished(long Version, FloatTensor Parameters, Epoc
 
 /// <summary>To the coordinator's listener: the run cannot go on.</summary>
 public sealed record TrainingFailed(string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// Asks the coordinator to stop after the current step until <see cref="ResumeTraining"/>, or until
+/// <see cref="CoordinatorSettings.PauseLimit"/> has passed. Local only: no serializer carries it, so
+/// the network cannot pause a run.
+/// </summary>
+public sealed class PauseTraining : INoSerializationVerificationNeeded
+{
+    /// <summary>The one instance.</summary>
+    public static readonly PauseTraining Instance = new();
+    private PauseTraining() { }
+}
+
+/// <summary>Continues a paused run. Local only, like <see cref="PauseTraining"/>.</summary>
+public sealed class ResumeTraining : INoSerializationVerificationNeeded
+{
+    /// <summary>The one instance.</summary>
+    public static readonly ResumeTraining Instance = new();
+    private ResumeTraining() { }
+}

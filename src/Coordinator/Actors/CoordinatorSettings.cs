@@ -38,6 +38,8 @@ public sealed record CoordinatorSettings(
     public const double DefaultVerifyFraction = 0.02;
     /// <summary>Missed deadlines or rejected results in a row after which a worker is set aside for the rest of the run.</summary>
     public int MaxStrikes { get; init; } = 3;
+    /// <summary>How long a pause may last: after it the coordinator resumes by itself, with a warning (default 10 minutes).</summary>
+    public TimeSpan PauseLimit { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Where the coordinator's tensor channel listens; null when every worker is in its process (tensors travel as messages).</summary>
     public Backprop.Channel.ChannelSettings? Channel { get; init; }
 }

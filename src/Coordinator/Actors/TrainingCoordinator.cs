@@ -42,6 +42,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _replicas = [];   // all-reduce: the workers holding the current version's replica
     private readonly Dictionary<IActorRef, int> _strikes = [];   // missed deadlines and refused results in a row
     private readonly Random _verifySeeds = new(System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue));
+    private readonly HashSet<IActorRef> _members = [];    // every worker the roster has reported ready in this run
+    private readonly RefusedMessages _refused;
 
     /// <summary>A step in flight: its gather and its number.</summary>
     private sealed record Step(IActorRef Gather, long Number);
@@ -50,6 +52,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     public TrainingCoordinator(TrainingRun run, CoordinatorSettings settings, IActorRef listener)
     {
         (_run, _settings, _listener) = (run, settings, listener);
+        _refused = new RefusedMessages(_log, "coordinator");
         var architecture = run.Settings.Architecture;
         string? problem = null;
         // Workers found in the cluster are in other processes: tensors must take a channel (by
@@ -95,6 +98,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         _timing.Dispose();
         _channel?.Dispose();
+        _refused.LogSummary("stopped");
     }
 
     // ---- States ---------------------------------------------------------------------------
@@ -142,11 +146,13 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>Paused until <see cref="ResumeTraining"/>, or until <see cref="CoordinatorSettings.PauseLimit"/> has passed (a second pause does not extend it).</summary>
     private void Paused()
     {
         CancelWaitingTimers();
         _log.Info("paused after {0} updates", _run.Version);
         _listener.Tell(new TrainingPaused(_run.Version));
+        Timers.StartSingleTimer(PauseLimitReached.Key, PauseLimitReached.Instance, _settings.PauseLimit);
         Become(() =>
         {
             RunAddress(step: null, pauseRequested: false);
@@ -156,6 +162,12 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             Receive<ResumeTraining>(_ =>
             {
                 _log.Info("resuming");
+                Timers.Cancel(PauseLimitReached.Key);
+                StartStep(pauseRequested: false);
+            });
+            Receive<PauseLimitReached>(_ =>
+            {
+                _log.Warning("paused for {0}, the pause limit (CoordinatorSettings.PauseLimit); resuming", _settings.PauseLimit);
                 StartStep(pauseRequested: false);
             });
         });
@@ -169,9 +181,10 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         // A step in flight is abandoned: its gather stops, and late answers to it are ignored.
         foreach (var child in Context.GetChildren().Where(c => !c.Equals(_roster))) Context.Stop(child);
         _roster.Tell(RunOver.Instance);
+        _refused.LogSummary("run over");
         Become(() =>
         {
-            Receive<RegisterWorker>(message => _roster.Forward(message));
+            Receive<RegisterWorker>(Register);
             Receive<ActorIdentity>(message => _roster.Forward(message));
             Receive<TensorArrived>(frame => _channel?.Pool.Return(frame.Payload));
             Receive<GradientComputed>(result => result.Sum.Release());
@@ -193,8 +206,8 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     /// </summary>
     private void RunAddress(Step? step, bool pauseRequested)
     {
-        Receive<RegisterWorker>(message => _roster.Forward(message));
-        Receive<SetupAccepted>(message => _roster.Forward(message));
+        Receive<RegisterWorker>(Register);
+        Receive<SetupAccepted>(message => _roster.Forward(message));   // the roster takes them only from a worker it set up
         Receive<SetupRefused>(message => _roster.Forward(message));
         Receive<ActorIdentity>(message => _roster.Forward(message));
         Receive<GradientComputed>(result => ToStep(step, result, Sender, result.RunId, result.Step, result.Version));
@@ -220,9 +233,26 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         });
     }
 
+    /// <summary>In-process mode: a worker of this actor system announces itself. Workers in other processes are found by membership, never by this message.</summary>
+    private void Register(RegisterWorker message)
+    {
+        if (_settings.DiscoverClusterWorkers || !Sender.Path.Address.HasLocalScope)
+        {
+            _refused.Refuse(message, Sender, "workers register only in the coordinator's own process");
+            return;
+        }
+        _roster.Forward(message);
+    }
+
     /// <summary>Hands an answer from <paramref name="worker"/> to the gather of its step, or drops it as another run's or a stale one.</summary>
     private void ToStep(Step? step, object answer, IActorRef worker, string runId, long number, long version)
     {
+        if (!_members.Contains(worker))
+        {
+            _refused.Refuse(answer, worker, "not a worker of this run");
+            if (answer is GradientComputed refused) refused.Sum.Release();
+            return;
+        }
         if (runId != _setup.RunId)
             _log.Warning("dropping a result for run {0} from {1}", runId, worker.Path);
         else if (step is null || number != step.Number || version != step.Number) // a step starts from the weights version of its number
@@ -293,6 +323,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         _ready = news.Ready;
         if (news is WorkerLost) _replicas.Remove(news.Worker);
+        else _members.Add(news.Worker);
         if (news is WorkerReady { TensorEndpoint: { } endpoint } ready)
         {
             if (_endpoints.Remove(ready.Worker, out var old)) _byEndpoint.Remove(old);
@@ -533,6 +564,12 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         public const string Key = "fetch-timeout";
         public static readonly FetchTimeout Instance = new();
+    }
+
+    private sealed class PauseLimitReached
+    {
+        public const string Key = "pause-limit";
+        public static readonly PauseLimitReached Instance = new();
     }
 
     private sealed class WaitReport

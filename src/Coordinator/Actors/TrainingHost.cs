@@ -132,7 +132,8 @@ public static class TrainingHost
     {
         var done = new TaskCompletionSource<TrainingFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listener = system.ActorOf(Props.Create(() => new ProgressListener(done, onEpoch)), "listener");
-        var coordinator = system.ActorOf(TrainingCoordinator.Props(run, settings, listener), "coordinator");
+        var coordinator = system.ActorOf(TrainingCoordinator.Props(run, settings, listener), WorkerNode.CoordinatorActorName);
+        listener.Tell(new ProgressListener.ListenTo(coordinator));
         return (coordinator, done);
     }
 
@@ -148,16 +149,59 @@ public static class TrainingHost
         }
     }
 
-    /// <summary>Turns the coordinator's reports into callbacks and the outcome into a task.</summary>
-    private sealed class ProgressListener : ReceiveActor
+    /// <summary>
+    /// Turns the coordinator's reports into callbacks and the outcome into a task. It takes them only
+    /// from its coordinator (these messages have no serializer either: the network cannot carry them);
+    /// until it is told which actor that is, it keeps what comes.
+    /// </summary>
+    private sealed class ProgressListener : ReceiveActor, IWithUnboundedStash
     {
+        private readonly ILoggingAdapter _log = Context.GetLogger();
+        private readonly RefusedMessages _refused;
+
+        /// <summary>Which actor is this listener's coordinator (sent right after the coordinator is created).</summary>
+        public sealed record ListenTo(IActorRef Coordinator) : INoSerializationVerificationNeeded;
+
         public ProgressListener(TaskCompletionSource<TrainingFinished> done, Action<EpochReport>? onEpoch)
         {
-            Receive<EpochCompleted>(e => onEpoch?.Invoke(e.Report));
-            Receive<TrainingPaused>(_ => { });
-            Receive<TrainingFinished>(f => done.TrySetResult(f));
-            Receive<TrainingFailed>(f => done.TrySetException(new TrainingFailedException(f.Reason)));
+            _refused = new RefusedMessages(_log, "listener");
+            Receive<ListenTo>(listen =>
+            {
+                if (!Sender.IsNobody() && !Sender.Path.Address.HasLocalScope) return;
+                Become(() => Listening(listen.Coordinator, done, onEpoch));
+                Stash.UnstashAll();
+            });
+            ReceiveAny(_ => Stash.Stash());
         }
+
+        public IStash Stash { get; set; } = null!;
+
+        private void Listening(IActorRef coordinator, TaskCompletionSource<TrainingFinished> done, Action<EpochReport>? onEpoch)
+        {
+            Receive<EpochCompleted>(e =>
+            {
+                if (From(coordinator, e)) onEpoch?.Invoke(e.Report);
+            });
+            Receive<TrainingPaused>(e => From(coordinator, e));
+            Receive<TrainingFinished>(f =>
+            {
+                if (From(coordinator, f)) done.TrySetResult(f);
+            });
+            Receive<TrainingFailed>(f =>
+            {
+                if (From(coordinator, f)) done.TrySetException(new TrainingFailedException(f.Reason));
+            });
+            ReceiveAny(message => _refused.Refuse(message, Sender, "the listener takes only its coordinator's reports"));
+        }
+
+        private bool From(IActorRef coordinator, object message)
+        {
+            if (Equals(Sender, coordinator)) return true;
+            _refused.Refuse(message, Sender, $"not from its coordinator {coordinator.Path}");
+            return false;
+        }
+
+        protected override void PostStop() => _refused.LogSummary("stopped");
     }
 }
 

@@ -32,10 +32,12 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, Standing> _workers = [];
     private readonly Dictionary<Address, IActorRef> _nodes = [];   // cluster mode: node → its worker actor
     private ImmutableList<IActorRef> _ready = [];                 // in the order they became ready
+    private readonly RefusedMessages _refused;
 
     public WorkerRoster(SetupRun setup, bool discoverClusterWorkers, TimeSpan probeInterval)
     {
         (_setup, _discover, _probeInterval) = (setup, discoverClusterWorkers, probeInterval);
+        _refused = new RefusedMessages(_log, "coordinator's roster");
         Enrolling();
     }
 
@@ -54,6 +56,7 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        _refused.LogSummary("stopped");
         if (!_discover) return;
         Cluster.Get(Context.System).Unsubscribe(Self);
         Context.System.EventStream.Unsubscribe(Self);
@@ -113,8 +116,15 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
 
     private void Identified(ActorIdentity identity)
     {
-        if (identity.MessageId is not Address address) return;
         var subject = identity.Subject is null || identity.Subject.IsNobody() ? null : identity.Subject;
+        if (identity.MessageId is not Address address) return;
+        // Cluster mode: only a worker member's /user/worker answers for its node (in-process mode has no network).
+        if (_discover && (!IsWorkerMember(address)
+            || subject is not null && !(Equals(Sender, subject) && subject.Path.Address.Equals(address) && subject.Path.Elements.SequenceEqual(["user", WorkerNode.ActorName]))))
+        {
+            _refused.Refuse(identity, Sender, "not the answer of a worker member's /user/worker to an Identify of the roster");
+            return;
+        }
         if (_nodes.TryGetValue(address, out var known) && _workers.TryGetValue(known, out var standing) && standing.Suspended)
         {
             // The answer to a probe: the same worker is back, or the node is still away.
@@ -138,6 +148,9 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
         Add(subject);
     }
 
+    private static bool IsWorkerMember(Address address) =>
+        Cluster.Get(Context.System).State.Members.Any(m => m.Address.Equals(address) && m.HasRole(NodeSettings.WorkerRole));
+
     /// <summary>A worker found by registration or membership: watch it and set it up.</summary>
     private void Add(IActorRef worker)
     {
@@ -159,7 +172,12 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
 
     private void Accepted(IActorRef worker, SetupAccepted accepted)
     {
-        if (accepted.RunId != _setup.RunId || !_workers.TryGetValue(worker, out var standing) || standing.SetUp || standing.Quarantined) return;
+        if (!_workers.TryGetValue(worker, out var standing))
+        {
+            _refused.Refuse(accepted, worker, "the roster sent it no setup");
+            return;
+        }
+        if (accepted.RunId != _setup.RunId || standing.SetUp || standing.Quarantined) return;
         standing.SetUp = true;
         standing.TensorEndpoint = accepted.TensorEndpoint;
         if (standing.Suspended) return; // it is ready once its connection is back
@@ -168,6 +186,11 @@ internal sealed class WorkerRoster : ReceiveActor, IWithTimers
 
     private void Refused(IActorRef worker, SetupRefused refused)
     {
+        if (!_workers.ContainsKey(worker))
+        {
+            _refused.Refuse(refused, worker, "the roster sent it no setup");
+            return;
+        }
         if (refused.RunId != _setup.RunId) return;
         _log.Error("worker {0} refused the run: {1}", worker.Path, refused.Reason);
         Context.Unwatch(worker);

@@ -209,19 +209,3 @@ public sealed record NeedState(string RunId, long Step, long HeldVersion) : ICon
 
 /// <summary>The run is over; the worker may drop its state.</summary>
 public sealed record RunFinished(string RunId) : IControlMessage;
-
-/// <summary>Asks the coordinator to stop after the current step until <see cref="ResumeTraining"/>.</summary>
-public sealed class PauseTraining : IControlMessage
-{
-    /// <summary>The one instance.</summary>
-    public static readonly PauseTraining Instance = new();
-    private PauseTraining() { }
-}
-
-/// <summary>Continues a paused run.</summary>
-public sealed class ResumeTraining : IControlMessage
-{
-    /// <summary>The one instance.</summary>
-    public static readonly ResumeTraining Instance = new();
-    private ResumeTraining() { }
-}

@@ -1,3 +1,4 @@
+using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Serialization;
@@ -12,31 +13,58 @@ public static class ProtocolConfig
     public static IReadOnlyList<Type> ControlTypes { get; } =
     [
         typeof(RegisterWorker), typeof(SetupAccepted), typeof(SetupRefused), typeof(ComputeGradient),
-        typeof(VersionMismatch), typeof(RunFinished), typeof(PauseTraining), typeof(ResumeTraining),
+        typeof(VersionMismatch), typeof(RunFinished),
         typeof(StepLayout), typeof(NodeComputed), typeof(StepReduced), typeof(SendState), typeof(NeedState), typeof(HashParts), typeof(PartHashes),
     ];
 
     /// <summary>
-    /// Tensor messages go through <see cref="ProtocolSerializer"/>; the small control messages
-    /// through Hyperion, which may only create the protocol's own types (and with unsafe types
+    /// The actor paths a node that is not a member may reach with an actor selection (untrusted mode
+    /// drops every other one): the cluster's own (joining, gossip, heartbeats) and the worker actor,
+    /// which the coordinator finds with <c>Identify</c>.
+    /// </summary>
+    public static IReadOnlyList<string> TrustedSelectionPaths { get; } =
+        ["/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/user/worker"];
+
+    /// <summary>
+    /// The one door: which serializers a message from the network can reach, and what they may create.
+    /// <list type="bullet">
+    /// <item>Tensor messages go through <see cref="ProtocolSerializer"/>; the small control messages
+    /// through Hyperion, which may only create <see cref="ControlTypes"/> (and with unsafe types
     /// disallowed). Weights and gradient messages are bound to the protocol serializer too, which
-    /// refuses them: they never travel through Akka. Nothing of ours reaches the JSON default.
+    /// refuses them: they never travel through Akka.</item>
+    /// <item>Akka registers its JSON serializer (Newtonsoft, id 1) under the name <c>json</c> and binds
+    /// <c>System.Object</c> to it; a binding cannot be removed in HOCON, and a serializer is reachable
+    /// by its id whatever is bound to it. So the name <c>json</c> is given to <see cref="RefusingSerializer"/>
+    /// (Newtonsoft is never created, id 1 resolves to nothing) and <c>System.Object</c> is bound to it:
+    /// any other type is refused when it is sent and when it arrives.</item>
+    /// <item>Untrusted mode: remote deployment (<c>DaemonMsgCreate</c> to /remote) and harmful system
+    /// messages from the network are dropped, and actor selections reach only <see cref="TrustedSelectionPaths"/>.</item>
+    /// </list>
     /// </summary>
     public static readonly Config Serialization = ConfigurationFactory.ParseString($$"""
         akka.actor {
           serializers {
+            json = "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}"
+            backprop-refuse = "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}"
             backprop-control = "{{typeof(ControlMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}"
             backprop = "{{typeof(ProtocolSerializer).AssemblyQualifiedNameWithoutVersion()}}"
           }
           serialization-bindings {
+            "System.Object" = backprop-refuse
             "{{typeof(ITensorMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop
+            "{{typeof(Address).AssemblyQualifiedNameWithoutVersion()}}" = backprop
             "{{typeof(ILocalTensorMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop
             "{{typeof(IControlMessage).AssemblyQualifiedNameWithoutVersion()}}" = backprop-control
           }
           serialization-identifiers {
+            "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{RefusingSerializer.Id}}
             "{{typeof(ProtocolSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{ProtocolSerializer.Id}}
             "{{typeof(ControlMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{ControlMessageSerializer.Id}}
           }
+        }
+        akka.remote {
+          untrusted-mode = on
+          trusted-selection-paths = [{{string.Join(", ", TrustedSelectionPaths.Select(p => $"\"{p}\""))}}]
         }
         """);
 
@@ -88,4 +116,36 @@ public sealed class ControlMessageSerializer(ExtendedActorSystem system) : Hyper
             return _allowed.Contains($"{typeName[..comma]}, {assembly}");
         }
     }
+}
+
+/// <summary>
+/// The serializer of every type the protocol does not name (bound to <c>System.Object</c>, and under
+/// the name <c>json</c> in place of Akka's Newtonsoft serializer): it writes nothing and creates
+/// nothing. Sending such a message fails at the sender with the type's name; a payload naming this
+/// serializer's id is dropped by the receiving transport, which logs the <see cref="SerializationException"/>.
+/// </summary>
+public sealed class RefusingSerializer : Akka.Serialization.Serializer
+{
+    /// <summary>The serializer id.</summary>
+    public const int Id = 2700;
+
+    /// <summary>Created by Akka from configuration.</summary>
+    public RefusingSerializer(ExtendedActorSystem system) : base(system) { }
+
+    /// <summary>Created by Akka from configuration, with the settings of the name it replaces (ignored).</summary>
+    public RefusingSerializer(ExtendedActorSystem system, Config config) : base(system) { _ = config; }
+
+    /// <inheritdoc/>
+    public override int Identifier => Id;
+
+    /// <inheritdoc/>
+    public override bool IncludeManifest => false;
+
+    /// <inheritdoc/>
+    public override byte[] ToBinary(object obj) =>
+        throw new ArgumentException($"{obj?.GetType().FullName ?? "null"} is not a message of the protocol: it never crosses the network", nameof(obj));
+
+    /// <inheritdoc/>
+    public override object FromBinary(byte[] bytes, Type type) =>
+        throw new SerializationException($"refusing a payload of {bytes?.Length ?? 0} bytes{(type is null ? "" : $" naming {type.FullName}")}: this node deserializes only the protocol's messages");
 }

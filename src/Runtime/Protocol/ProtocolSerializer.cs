@@ -25,6 +25,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public const int Id = 2701;
 
     private const string SetupManifest = "S";
+    private const string AddressManifest = "A";
     private const byte SingleEncoding = 0;
 
     /// <summary>Created by Akka from configuration.</summary>
@@ -37,6 +38,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         SetupRun => SetupManifest,
+        Address => AddressManifest,
         ILocalTensorMessage => throw Refused(o),
         _ => throw new ArgumentException($"{o.GetType()} is not a tensor message", nameof(o)),
     };
@@ -51,6 +53,7 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
         var bytes = obj switch
         {
             SetupRun setup => Write(setup),
+            Address address => WriteAddress(address),
             ILocalTensorMessage => throw Refused(obj),
             _ => throw new ArgumentException($"{obj.GetType()} is not a tensor message", nameof(obj)),
         };
@@ -64,11 +67,38 @@ public sealed class ProtocolSerializer : SerializerWithStringManifest
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var reader = new WireReader(bytes, manifest);
-        var message = manifest == SetupManifest ? ReadSetup(ref reader) : throw new SerializationException($"unknown protocol manifest '{manifest}'");
+        object message = manifest switch
+        {
+            SetupManifest => ReadSetup(ref reader),
+            AddressManifest => ReadAddress(ref reader),
+            _ => throw new SerializationException($"unknown protocol manifest '{manifest}'"),
+        };
         reader.End();
         WireMetrics.Seconds.Add(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
         WireMetrics.BytesRead.Add(bytes.Length);
         return message;
+    }
+
+    /// <summary>A node's address, the id of the roster's <see cref="Identify"/> of a worker node (Akka has no serializer of its own for it).</summary>
+    private static byte[] WriteAddress(Address address)
+    {
+        var text = address.ToString();
+        var writer = new WireWriter(Size(text));
+        writer.String(text);
+        return writer.Done();
+    }
+
+    private static Address ReadAddress(ref WireReader reader)
+    {
+        var text = reader.String();
+        try
+        {
+            return Address.Parse(text);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            throw new SerializationException($"not an actor system address: '{text}'", e);
+        }
     }
 
     private static byte[] Write(SetupRun s)

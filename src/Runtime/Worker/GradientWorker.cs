@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using Backprop.Channel;
 using Backprop.Data;
@@ -41,6 +42,8 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private TensorChannel? _channel;
     private Guid _runGuid;
+    private readonly RefusedMessages _refused;
+    private IActorRef _runOwner = ActorRefs.Nobody;   // the coordinator of the run this worker is set up for
 
     private string? _runId;
     private SetupRun? _setup;
@@ -72,14 +75,37 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         _threads = Math.Max(1, threads);
         _maximumFrameBytes = maximumFrameBytes;
         _onRunFinished = onRunFinished;
-        Receive<SetupRun>(HandleSetup);
-        Receive<WeightsUpdate>(HandleWeights);
-        Receive<ComputeGradient>(HandleCompute);
-        Receive<RunFinished>(HandleRunFinished);
+        _refused = new RefusedMessages(_log, "worker");
+        Receive<SetupRun>(setup =>
+        {
+            if (FromCoordinator(setup) && NotInAnotherRun(setup)) HandleSetup(setup);
+        });
+        Receive<WeightsUpdate>(update =>
+        {
+            if (FromCoordinator(update)) HandleWeights(update);
+            else update.Parameters.Release();
+        });
+        Receive<ComputeGradient>(request =>
+        {
+            if (FromCoordinator(request)) HandleCompute(request);
+        });
+        Receive<RunFinished>(finished =>
+        {
+            if (FromCoordinator(finished)) HandleRunFinished(finished);
+        });
         Receive<TensorArrived>(HandleFrame);
-        Receive<StepLayout>(HandleLayout);
-        Receive<SendState>(HandleSendState);
-        Receive<HashParts>(HandleHashParts);
+        Receive<StepLayout>(layout =>
+        {
+            if (FromCoordinator(layout)) HandleLayout(layout);
+        });
+        Receive<SendState>(request =>
+        {
+            if (FromCoordinator(request)) HandleSendState(request);
+        });
+        Receive<HashParts>(request =>
+        {
+            if (FromCoordinator(request)) HandleHashParts(request);
+        });
         Receive<TensorLinkFailed>(failed => _log.Warning("tensor channel: {0} {1}", failed.Peer, failed.Reason));
     }
 
@@ -120,6 +146,49 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
     {
         _channel?.Dispose();
         _weights?.Release();
+        _refused.LogSummary("stopped");
+    }
+
+    /// <summary>
+    /// Whether the message comes from this worker's coordinator: in the coordinator's process the actor
+    /// it was given; on a worker node the coordinator actor (/user/coordinator) of an Up (or leaving)
+    /// cluster member with role "coordinator" (from membership, not from the address the node was told
+    /// to join, which may be spelled differently); during a run, only the run's own coordinator.
+    /// Anything else is refused and counted.
+    /// </summary>
+    private bool FromCoordinator(object message)
+    {
+        var sender = Sender;
+        string? why = null;
+        if (!_coordinator.IsNobody())
+        {
+            if (!sender.Equals(_coordinator)) why = $"this worker takes orders from {_coordinator.Path} only";
+        }
+        else if (!IsClusterCoordinator(sender))
+        {
+            why = "not the coordinator actor of a cluster member with role coordinator";
+        }
+        if (why is null && _runId is not null && message is not SetupRun && !sender.Equals(_runOwner))
+            why = $"not the coordinator of run {_runId} ({_runOwner.Path})";
+        if (why is null) return true;
+        _refused.Refuse(message, sender, why);
+        return false;
+    }
+
+    private static bool IsClusterCoordinator(IActorRef sender) =>
+        sender.Path.Elements.SequenceEqual(["user", WorkerNode.CoordinatorActorName])
+        && ((ExtendedActorSystem)Context.System).Provider is Akka.Cluster.ClusterActorRefProvider
+        && Cluster.Get(Context.System).State.Members.Any(m =>
+            m.Address.Equals(sender.Path.Address) && m.HasRole(Clustering.NodeSettings.CoordinatorRole) && m.Status is MemberStatus.Up or MemberStatus.Leaving);
+
+    /// <summary>A worker in a run refuses another run while its run's coordinator is still there (in the coordinator's process: always).</summary>
+    private bool NotInAnotherRun(SetupRun setup)
+    {
+        if (_runId is null || setup.RunId == _runId) return true;
+        if (_coordinator.IsNobody() && !IsClusterCoordinator(_runOwner)) return true; // that coordinator has gone
+        _refused.Refuse(setup, Sender, $"this worker is in run {_runId} of {_runOwner.Path}, which has not finished");
+        Sender.Tell(new SetupRefused(setup.RunId, $"this worker is in another run ({_runId})"));
+        return false;
     }
 
     private void HandleSetup(SetupRun setup)
@@ -180,6 +249,7 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
             return;
         }
         _runId = setup.RunId;
+        _runOwner = Sender;
         _data = data;
         ReplaceWeights(null, -1);
         _orderEpoch = -1;
@@ -323,6 +393,8 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         Stash.ClearStash();
         ReleaseStep();
         _replica = null;
+        _runOwner = ActorRefs.Nobody;
+        _refused.LogSummary($"run {finished.RunId} over");
         _onRunFinished?.Invoke();
     }
 }

@@ -11,6 +11,9 @@ public static class WorkerNode
     /// <summary>The worker actor's name on a worker node (/user/worker), where the coordinator looks for it.</summary>
     public const string ActorName = "worker";
 
+    /// <summary>The coordinator actor's name on the coordinator node (/user/coordinator): workers take orders from that actor only.</summary>
+    public const string CoordinatorActorName = "coordinator";
+
     /// <summary>
     /// Starts a worker node and asks to join the coordinator named in <paramref name="cluster"/>. The
     /// coordinator finds the worker by membership. <paramref name="onRunFinished"/> runs when the run

@@ -56,7 +56,8 @@ public sealed class GradientWorkerAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
     private (IActorRef Worker, string Endpoint) StartWorker()
     {
         var train = _trainingRun.Train;
-        var worker = Sys.ActorOf(GradientWorker.Props(ActorRefs.Nobody, _ => train, threads: 1, channel: new ChannelSettings()), "worker");
+        var worker = Sys.ActorOf(GradientWorker.Props(TestActor, _ => train, threads: 1, channel: new ChannelSettings()), "worker");
+        ExpectMsg<RegisterWorker>(); // a worker given its coordinator announces itself, and takes orders from it only
         worker.Tell(Setup());
         var accepted = ExpectMsg<SetupAccepted>();
         Assert.Equal(RunId, accepted.RunId);

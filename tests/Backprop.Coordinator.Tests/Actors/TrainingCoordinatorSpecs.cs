@@ -237,6 +237,43 @@ public sealed class TrainingCoordinatorSpecs : Akka.TestKit.Xunit2.TestKit
         Serve(worker, w1, 1);
     }
 
+    /// <summary>A pause nobody ends ends by itself at CoordinatorSettings.PauseLimit, with a warning naming the limit.</summary>
+    [Fact]
+    public void Pause_WithoutResume_EndsAtThePauseLimit()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1) { PauseLimit = TimeSpan.FromMilliseconds(300) });
+        var worker = Join(coordinator, "w1");
+        var w0 = worker.ExpectMsg<WeightsUpdate>();
+        coordinator.Tell(PauseTraining.Instance);
+        EventFilter.Warning(contains: "the pause limit").ExpectOne(() =>
+        {
+            Serve(worker, w0, 1);
+            Assert.Equal(1, _listener.ExpectMsg<TrainingPaused>().Version);
+        });
+        var w1 = worker.ExpectMsg<WeightsUpdate>();
+        AssertWeights(1, w1);
+        Serve(worker, w1, 1);
+    }
+
+    /// <summary>Results and setup answers from an actor that is not a worker of the run are refused, once logged, then counted.</summary>
+    [Fact]
+    public void AnswersFromANonWorker_AreRefused_AndTheRunGoesOnWithItsWorker()
+    {
+        var coordinator = StartCoordinator(new CoordinatorSettings(MinWorkers: 1));
+        var worker = Join(coordinator, "w1");
+        var (weights, request) = FirstRequest(worker);
+        var stranger = CreateTestProbe("stranger");
+        var forged = TinyRun.Answer(request, FloatTensor.CopyOf(new float[weights.Parameters.Length]));
+        EventFilter.Warning(contains: "refusing a GradientComputed from").ExpectOne(() =>
+        {
+            coordinator.Tell(forged, stranger.Ref);
+            coordinator.Tell(TinyRun.Answer(request, weights.Parameters), stranger.Ref);
+        });
+        EventFilter.Warning(contains: "refusing a SetupAccepted from").ExpectOne(() => coordinator.Tell(new SetupAccepted(request.RunId), stranger.Ref));
+        worker.Reply(TinyRun.Answer(request, weights.Parameters));
+        AssertWeights(1, worker.ExpectMsg<WeightsUpdate>());
+    }
+
     /// <summary>The one worker serves the five steps of the first epoch, checking each version's weights.</summary>
     private static void ServeTheFirstEpoch(TestProbe worker)
     {

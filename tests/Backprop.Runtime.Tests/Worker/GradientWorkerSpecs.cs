@@ -52,6 +52,47 @@ public sealed class GradientWorkerSpecs : Akka.TestKit.Xunit2.TestKit
         return worker;
     }
 
+    /// <summary>Setup, weights, work and finish are taken from the worker's coordinator only; refusals are logged once per sender and kind.</summary>
+    [Fact]
+    public void OrdersFromAnotherActor_AreRefused_AndLoggedOncePerSenderAndKind()
+    {
+        var worker = StartWorker(Data);
+        ExpectMsg<RegisterWorker>();
+        var stranger = CreateTestProbe("stranger");
+        EventFilter.Warning(contains: "refusing a SetupRun from").ExpectOne(() =>
+        {
+            worker.Tell(Setup(Data.ContentHash), stranger.Ref);
+            worker.Tell(Setup(Data.ContentHash), stranger.Ref); // counted, not logged
+        });
+        worker.Tell(Setup(Data.ContentHash));
+        ExpectMsg<SetupAccepted>(m => Assert.Equal("run-1", m.RunId));
+
+        var weights = Initialization.Create(Net, 4);
+        EventFilter.Warning(contains: "refusing a RunFinished from").ExpectOne(() => worker.Tell(new RunFinished("run-1"), stranger.Ref));
+        EventFilter.Warning(contains: "refusing a WeightsUpdate from").ExpectOne(() => worker.Tell(new WeightsUpdate("run-1", 7, FloatTensor.CopyOf(weights)), stranger.Ref));
+        EventFilter.Warning(contains: "refusing a ComputeGradient from").ExpectOne(() =>
+            worker.Tell(new ComputeGradient("run-1", 7, 7, 0, 0, 8, 0, 2), stranger.Ref));
+        // The run goes on with its coordinator: the stranger's finish did not end it, its weights were not taken.
+        worker.Tell(new WeightsUpdate("run-1", 7, FloatTensor.CopyOf(weights)));
+        worker.Tell(new ComputeGradient("run-1", 7, 7, 0, 0, 8, 0, 2));
+        Assert.Equal(7L, ExpectMsg<GradientComputed>().Version);
+        stranger.ExpectNoMsg(TimeSpan.Zero);
+    }
+
+    [Fact]
+    public void WorkerInARun_RefusesAnotherRun_UntilItsRunIsFinished()
+    {
+        var worker = StartWorker(Data);
+        ExpectMsg<RegisterWorker>();
+        worker.Tell(Setup(Data.ContentHash));
+        ExpectMsg<SetupAccepted>();
+        worker.Tell(Setup(Data.ContentHash) with { RunId = "run-2" });
+        Assert.Contains("another run", ExpectMsg<SetupRefused>(m => Assert.Equal("run-2", m.RunId)).Reason);
+        worker.Tell(new RunFinished("run-1"));
+        worker.Tell(Setup(Data.ContentHash) with { RunId = "run-2" });
+        ExpectMsg<SetupAccepted>(m => Assert.Equal("run-2", m.RunId));
+    }
+
     [Fact]
     public void Start_RegistersWithItsCoordinator()
     {
