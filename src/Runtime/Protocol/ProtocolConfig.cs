@@ -37,6 +37,14 @@ public static class ProtocolConfig
     /// by its id whatever is bound to it. So the name <c>json</c> is given to <see cref="RefusingSerializer"/>
     /// (Newtonsoft is never created, id 1 resolves to nothing) and <c>System.Object</c> is bound to it:
     /// any other type is refused when it is sent and when it arrives.</item>
+    /// <item>Akka.Remote's own serializers rebuild an exception carried in a <c>Status.Failure</c>
+    /// (akka-misc, id 16) or in a <c>Create</c>, <c>Recreate</c>, <c>Resume</c> or <c>Failed</c> system
+    /// message (akka-system-msg, id 22) by calling the serialization constructor of whatever type the
+    /// payload names, before checking that it is an exception. Those two names are given to
+    /// <see cref="GuardedMiscSerializer"/> and <see cref="GuardedSystemMessageSerializer"/>, which keep
+    /// the ids and pass on only what a cluster of this project receives (identification, actor
+    /// references, remote-watch heartbeats, <c>Status.Success</c>; watch, unwatch and death
+    /// notifications). Remote deployment's serializer (daemon-create, id 3) is replaced by the refusing one.</item>
     /// <item>Untrusted mode: remote deployment (<c>DaemonMsgCreate</c> to /remote) and harmful system
     /// messages from the network are dropped, and actor selections reach only <see cref="TrustedSelectionPaths"/>.</item>
     /// </list>
@@ -45,6 +53,9 @@ public static class ProtocolConfig
         akka.actor {
           serializers {
             json = "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}"
+            daemon-create = "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}"
+            akka-misc = "{{typeof(GuardedMiscSerializer).AssemblyQualifiedNameWithoutVersion()}}"
+            akka-system-msg = "{{typeof(GuardedSystemMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}"
             backprop-refuse = "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}"
             backprop-control = "{{typeof(ControlMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}"
             backprop = "{{typeof(ProtocolSerializer).AssemblyQualifiedNameWithoutVersion()}}"
@@ -58,6 +69,8 @@ public static class ProtocolConfig
           }
           serialization-identifiers {
             "{{typeof(RefusingSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{RefusingSerializer.Id}}
+            "{{typeof(GuardedMiscSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{GuardedMiscSerializer.Id}}
+            "{{typeof(GuardedSystemMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{GuardedSystemMessageSerializer.Id}}
             "{{typeof(ProtocolSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{ProtocolSerializer.Id}}
             "{{typeof(ControlMessageSerializer).AssemblyQualifiedNameWithoutVersion()}}" = {{ControlMessageSerializer.Id}}
           }
@@ -148,4 +161,62 @@ public sealed class RefusingSerializer : Akka.Serialization.Serializer
     /// <inheritdoc/>
     public override object FromBinary(byte[] bytes, Type type) =>
         throw new SerializationException($"refusing a payload of {bytes?.Length ?? 0} bytes{(type is null ? "" : $" naming {type.FullName}")}: this node deserializes only the protocol's messages");
+}
+
+/// <summary>
+/// Akka.Remote's akka-misc serializer (id 16), passing on only the manifests a cluster of this project
+/// receives. A <c>Status.Failure</c> (manifest STF), remote-deployment scopes, router and config
+/// payloads are refused: the first would rebuild an exception of any type the sender names.
+/// </summary>
+public sealed class GuardedMiscSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    /// <summary>Akka's id for akka-misc, kept so that peers' messages still find it.</summary>
+    public const int Id = 16;
+
+    /// <summary>Identify, ActorIdentity, an actor reference, PoisonPill, Kill (both dropped by untrusted mode), remote-watch heartbeats and their answers, Status.Success.</summary>
+    private static readonly HashSet<string> Allowed = ["ID", "AID", "AR", "PP", "K", "RWHB", "RWHR", "STS"];
+
+    private readonly Akka.Remote.Serialization.MiscMessageSerializer _inner = new(system);
+
+    /// <inheritdoc/>
+    public override int Identifier => Id;
+
+    /// <inheritdoc/>
+    public override byte[] ToBinary(object obj) => _inner.ToBinary(obj);
+
+    /// <inheritdoc/>
+    public override string Manifest(object o) => _inner.Manifest(o);
+
+    /// <inheritdoc/>
+    public override object FromBinary(byte[] bytes, string manifest) =>
+        Allowed.Contains(manifest) ? _inner.FromBinary(bytes, manifest) : throw new SerializationException($"refusing an akka-misc payload with manifest '{manifest}'");
+}
+
+/// <summary>
+/// Akka.Remote's system-message serializer (id 22), passing on only remote DeathWatch: Watch, Unwatch
+/// and DeathWatchNotification. Create, Recreate, Resume and Failed (which carry an exception of any type
+/// the sender names), and Suspend, Terminate and Supervise (remote deployment's) are refused.
+/// </summary>
+public sealed class GuardedSystemMessageSerializer(ExtendedActorSystem system) : Akka.Serialization.Serializer(system)
+{
+    /// <summary>Akka's id for akka-system-msg, kept so that peers' messages still find it.</summary>
+    public const int Id = 22;
+
+    private static readonly HashSet<Type> Allowed =
+        [typeof(Akka.Dispatch.SysMsg.Watch), typeof(Akka.Dispatch.SysMsg.Unwatch), typeof(Akka.Dispatch.SysMsg.DeathWatchNotification)];
+
+    private readonly Akka.Remote.Serialization.SystemMessageSerializer _inner = new(system);
+
+    /// <inheritdoc/>
+    public override int Identifier => Id;
+
+    /// <inheritdoc/>
+    public override bool IncludeManifest => true;
+
+    /// <inheritdoc/>
+    public override byte[] ToBinary(object obj) => _inner.ToBinary(obj);
+
+    /// <inheritdoc/>
+    public override object FromBinary(byte[] bytes, Type type) =>
+        type is not null && Allowed.Contains(type) ? _inner.FromBinary(bytes, type) : throw new SerializationException($"refusing a system message of type '{type}' from the network");
 }

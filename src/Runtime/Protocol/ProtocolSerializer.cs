@@ -13,7 +13,8 @@ namespace Backprop.Protocol;
 
 /// <summary>
 /// The wire format of the one control message that carries tensors (<see cref="ITensorMessage"/>:
-/// <see cref="SetupRun"/>, with the feature scaling): a one-letter manifest names the type, the
+/// <see cref="SetupRun"/>, with the feature scaling), and of an <see cref="Address"/> (the id of the
+/// roster's Identify, which would otherwise need a general-purpose serializer): a one-letter manifest names the type, the
 /// payload is a few little-endian fields followed by the tensors (an int32 count, an encoding
 /// byte — 0, float32 — then the raw little-endian values). Weights and gradients do not travel
 /// through Akka at all: they take the tensor channel (Backprop.Channel). No reflection, no per-element boxing. Malformed input throws <see cref="SerializationException"/> naming what is

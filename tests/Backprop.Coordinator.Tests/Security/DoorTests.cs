@@ -79,6 +79,36 @@ public sealed class DoorTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         }
     }
 
+    /// <summary>
+    /// Akka.Remote's own messages that carry an exception (a Status.Failure, a Resume system message)
+    /// are refused before the exception's type is built: Akka would call the serialization constructor
+    /// of whatever type the payload names.
+    /// </summary>
+    [Theory]
+    [InlineData("coordinator")]
+    [InlineData("worker")]
+    public async Task ExceptionsInAkkasOwnMessages_AreRefused_AndTheTypeTheyNameIsNotBuilt(string target)
+    {
+        await AwaitWorkerSetUpAsync();
+        var system = target == "coordinator" ? _coordinatorNode : _workerNode;
+        var log = CreateTestProbe();
+        system.EventStream.Subscribe(log.Ref, typeof(Warning));
+        var created = GadgetException.Created;
+        var victim = _hostile.Resolve(target == "coordinator" ? CoordinatorPath : WorkerPath);
+
+        await HostileNode.TellThenSentinelAsync(victim, new Status.Failure(new GadgetException("from a stranger")));
+        // Last: the victim drops the stranger's connection over it, and what follows would be lost.
+        ((IInternalActorRef)victim).SendSystemMessage(new Akka.Dispatch.SysMsg.Resume(new GadgetException("from a stranger")));
+
+        // The Status.Failure is dropped with the connection kept; a system message that cannot be read
+        // fails the stranger's association (gated for a few seconds).
+        foreach (var drop in new[] { $"serializer id [{GuardedMiscSerializer.Id}] and manifest [STF]", "refusing a system message of type 'Akka.Dispatch.SysMsg.Resume'" })
+        {
+            log.FishForMessage(m => m is Warning w && w.Message.ToString()!.Contains(drop, StringComparison.Ordinal), hint: $"'{drop}' is logged");
+        }
+        Assert.Equal(created, GadgetException.Created);
+    }
+
     /// <summary>Remote deployment (DaemonMsgCreate to /remote) from a non-member creates no actor: untrusted mode drops it.</summary>
     [Fact]
     public async Task RemoteDeployment_FromANonMember_CreatesNoActor()

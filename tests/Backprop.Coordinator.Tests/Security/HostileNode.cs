@@ -140,3 +140,17 @@ public sealed class GadgetActor : ReceiveActor
     public static int Created => Volatile.Read(ref _created);
     public GadgetActor() => Interlocked.Increment(ref _created);
 }
+
+/// <summary>A foreign exception type: its serialization constructor records that it ran.</summary>
+public sealed class GadgetException : Exception
+{
+    private static int _created;
+    public static int Created => Volatile.Read(ref _created);
+    public GadgetException() { }
+    public GadgetException(string message) : base(message) { }
+    public GadgetException(string message, Exception inner) : base(message, inner) { }
+#pragma warning disable SYSLIB0051 // what Akka.Remote calls to rebuild an exception
+    private GadgetException(System.Runtime.Serialization.SerializationInfo info, System.Runtime.Serialization.StreamingContext context) : base(info, context) =>
+        Interlocked.Increment(ref _created);
+#pragma warning restore SYSLIB0051
+}
