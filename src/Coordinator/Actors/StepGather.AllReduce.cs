@@ -58,6 +58,8 @@ internal sealed partial class StepGather
     private IActorRef[] _owners = [];
     private int _revision = -1;
     private int _round;   // raised when the step starts over without a worker shown wrong
+    private readonly HashSet<IActorRef> _probed = [];   // asked at the last deadline whether they answer; not yet answered
+    private const string ProbeId = "step-probe";
 
     /// <summary>Every ready worker takes part; segment s is owned by participant s; joiners get the state.</summary>
     private void BeginAllReduce()
@@ -382,10 +384,42 @@ internal sealed partial class StepGather
         }
         else
         {
-            _log.Warning("step {0}: no participant holds every segment after the {1:0.###} s deadline; waiting for the owners", _plan.Number, _settings.StepDeadline.TotalSeconds);
+            _log.Warning("step {0}: no participant holds every segment after the {1:0.###} s deadline; asking the participants whether they still answer", _plan.Number, _settings.StepDeadline.TotalSeconds);
+            ProbeParticipants();
         }
         Timers.StartSingleTimer(Deadline.Key, Deadline.Instance, _settings.StepDeadline);
         return true;
+    }
+
+    /// <summary>
+    /// No owner has sent every segment: some participant holds its segments back. One that has not
+    /// answered the previous deadline's <see cref="Identify"/> (its actor does not take messages: a
+    /// computation or an addition that does not return) leaves the step with a strike, and its segments
+    /// get new owners; then every participant is asked again.
+    /// </summary>
+    private void ProbeParticipants()
+    {
+        var silent = _probed.Where(_participants.Contains).ToList();
+        if (silent.Count > 0 && silent.Count < _participants.Count)
+        {
+            foreach (var worker in silent)
+            {
+                Fault(worker, $"did not answer within the {_settings.StepDeadline.TotalSeconds:0.###} s deadline of step {_plan.Number}");
+                RemoveParticipant(worker, "does not answer");
+            }
+        }
+        _probed.Clear();
+        if (_answered) return;
+        foreach (var participant in _participants)
+        {
+            _probed.Add(participant);
+            participant.Tell(new Identify(ProbeId), Self);
+        }
+    }
+
+    private void HandleIdentity(ActorIdentity identity)
+    {
+        if (Equals(identity.MessageId, ProbeId) && identity.Subject is { } subject) _probed.Remove(subject);
     }
 
     /// <summary>Every node's totals are in and every participant holds the sum: check the replicas, add the totals up, answer, stop.</summary>

@@ -111,6 +111,7 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         Receive<StepReduced>(HandleStepReduced);
         Receive<NeedState>(need => RemoveParticipant(Sender, $"holds version {need.HeldVersion}, not {need.Step}"));
         Receive<Deadline>(_ => HandleDeadline());
+        Receive<ActorIdentity>(HandleIdentity);
     }
 
     /// <summary>

@@ -188,6 +188,7 @@ public sealed partial class GradientWorker
             _fault?.At(WorkerFault.KillAfterParts, step.Number);
         }
         Sender.Tell(new NodeComputed(request.RunId, request.Step, request.NodeStart, request.NodeSize, sum.SampleCount, sum.LossSum, sum.CorrectCount, step.ComputeSeconds, step.Round));
+        _fault?.At(WorkerFault.HangAfterParts, step.Number);
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace Backprop.Worker;
 /// <item>kill-after-sums: SIGKILL itself right after handing a summed segment of step STEP to the channel (the all-gather);</item>
 /// <item>perturb: change one weight of its replica after the update that makes version STEP;</item>
 /// <item>wrong-gradients: from step STEP on, multiply every gradient sum it computes by −20 before sending it (finite garbage);</item>
-/// <item>hang-compute: from step STEP on, a computation never returns (the node stays up and heartbeats).</item>
+/// <item>hang-compute: from step STEP on, a computation never returns (the node stays up and heartbeats);</item>
+/// <item>hang-after-parts: in step STEP, right after handing its parts to the channel and reporting its node, the worker actor never returns (the segments it owns are never added up).</item>
 /// </list>
 /// </summary>
 public sealed record WorkerFault(string Phase, long Step)
@@ -20,9 +21,9 @@ public sealed record WorkerFault(string Phase, long Step)
 
     /// <summary>The phases.</summary>
     public const string KillAfterParts = "kill-after-parts", KillAfterSums = "kill-after-sums", Perturb = "perturb",
-        WrongGradients = "wrong-gradients", HangCompute = "hang-compute";
+        WrongGradients = "wrong-gradients", HangCompute = "hang-compute", HangAfterParts = "hang-after-parts";
 
-    private static readonly string[] Phases = [KillAfterParts, KillAfterSums, Perturb, WrongGradients, HangCompute];
+    private static readonly string[] Phases = [KillAfterParts, KillAfterSums, Perturb, WrongGradients, HangCompute, HangAfterParts];
 
     /// <summary>Parses "PHASE:STEP" (null or empty: no fault); anything else is an <see cref="InvalidInputException"/>.</summary>
     public static WorkerFault? Parse(string? text)
@@ -45,6 +46,7 @@ public sealed record WorkerFault(string Phase, long Step)
             if (replica is { Length: > 0 }) replica[0] += 1e-3f;
             return;
         }
+        if (phase == HangAfterParts) Thread.Sleep(Timeout.Infinite);
         System.Diagnostics.Process.GetCurrentProcess().Kill();
     }
 

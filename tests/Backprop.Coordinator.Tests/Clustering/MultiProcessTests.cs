@@ -498,4 +498,33 @@ public sealed partial class MultiProcessTests : IDisposable
             Assert.Contains("did not stop within 20 s of leaving", hungError);
         }
     }
+
+    [Fact]
+    public async Task OwnerThatHangsAfterItsParts_LeavesTheStepAtTheNextDeadline_IsSetAside_AndTheRunSavesTheModelFileOfOneProcess()
+    {
+        // In step 4 it sends its parts and its node's totals, then its actor never returns: the segments
+        // it owns are never added up, so no participant can complete the step.
+        string[] chunks = ["--chunk-size", "8"];
+        using var timeout = new CancellationTokenSource(RunTimeout);
+        var model = ModelPath();
+        var coordinator = await StartCoordinator(timeout.Token,
+            ["--workers", "3", "--epochs", "3", "--reduce", "allreduce", "--step-timeout", "2", "--max-strikes", "2", "--verify-fraction", "0", "--save", model, .. chunks]);
+        var others = new[] { StartWorker(coordinator), StartWorker(coordinator) }.Select(w => Finish(w, [], timeout.Token)).ToList();
+        var hung = StartWorker(coordinator, fault: "hang-after-parts:4");
+        var hungAddress = await WorkerAddress(hung, [], timeout.Token);
+
+        var (code, output, error) = await Finish(coordinator.Process, coordinator.Lines, timeout.Token);
+        Assert.True(code == 0, output + error);
+        var worker = $@"worker {Regex.Escape(hungAddress)}/\S+";
+        Assert.Matches(@"(?m)^step 4: no participant holds every segment after the 2 s deadline; asking the participants whether they still answer$", output);
+        Assert.Matches($@"(?m)^{worker}: strike 1 of 2: did not answer within the 2 s deadline of step 4$", output);
+        Assert.Matches($@"(?m)^step 4: participant {Regex.Escape(hungAddress)}/\S+ does not answer; its segments and nodes go to the 2 others$", output);
+        Assert.Matches($@"(?m)^{worker} is set aside for the rest of the run: 2 strikes in a row", output);
+        foreach (var other in others)
+        {
+            var (otherCode, otherOutput, otherError) = await other;
+            Assert.True(otherCode == 0, otherOutput + otherError);
+        }
+        Assert.Equal(OneProcessModel(chunks), await File.ReadAllBytesAsync(model, timeout.Token));
+    }
 }

@@ -11,6 +11,7 @@ public sealed class WorkerFaultTests
     [InlineData("perturb:10", "perturb", 10)]
     [InlineData("wrong-gradients:5", "wrong-gradients", 5)]
     [InlineData("hang-compute:2", "hang-compute", 2)]
+    [InlineData("hang-after-parts:7", "hang-after-parts", 7)]
     public void Parse_KnownPhases(string text, string phase, long step) => Assert.Equal(new WorkerFault(phase, step), WorkerFault.Parse(text));
 
     [Theory]
