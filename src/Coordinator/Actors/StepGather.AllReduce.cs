@@ -330,15 +330,15 @@ internal sealed partial class StepGather
         _log.Warning("step {0}: participant {1} {2}; its segments and nodes go to the {3} others", _plan.Number, worker.Path, why, _participants.Count);
         if (_participants.Count == 0)
         {
+            // The step starts again with the next worker: the coordinator still holds this version
+            // before the first step; after it, a worker that held the replica may come back (one whose
+            // connection dropped for a moment), and one that did not cannot be given it (SourceState fails).
             if (_allReduce!.InitialState is null)
-            {
-                Fail($"step {_plan.Number}: every worker holding the model was lost; the run cannot go on");
-                return;
-            }
-            foreach (var node in _nodes.Values) (node.Scalars, node.ComputedBy, node.Attempts) = (null, null, 0);
+                _log.Warning("step {0}: every worker holding the weights of version {0} is away; waiting for one of them to come back", _plan.Number);
+            foreach (var node in _nodes.Values) (node.Scalars, node.ComputedBy, node.Attempts, node.Check) = (null, null, 0, null);
             foreach (var node in _nodes.Values) node.AssignedTo.Clear();
             _awaitingState.Clear();
-            return; // the coordinator still holds this version: the step starts again with the next worker
+            return;
         }
         for (var s = 0; s < _owners.Length; s++)
         {

@@ -287,7 +287,7 @@ public sealed class StepGatherAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void AllReduce_EveryHolderLost_WithoutInitialState_FailsTheStep()
+    public void AllReduce_EveryHolderLost_WaitsForOneToComeBack_AndGoesOnWithIt()
     {
         var workers = Workers(2);
         var (w1, w2) = (workers[0], workers[1]);
@@ -298,10 +298,34 @@ public sealed class StepGatherAllReduceSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, w2.ExpectMsg<StepLayout>().Revision);
         ExpectNoMsg(Quiet); // one participant is enough to go on
         gather.Tell(new WorkerLost(w2.Ref, []));
+        ExpectNoMsg(Quiet); // no holder left: the step waits (the coordinator's own wait for workers has its limit)
 
+        // w2's connection comes back: it still holds the replica of this version, and the step goes on with it.
+        gather.Tell(new WorkerReady(w2.Ref, [w2.Ref], Endpoint(workers, w2)));
+        var layout = w2.FishForMessage<StepLayout>(_ => true);
+        Assert.Equal([Endpoint(workers, w2)], layout.Participants);
+        Assert.Empty(layout.AwaitingState);
+        var requests = w2.ReceiveWhile<ComputeGradient>(TimeSpan.FromMilliseconds(500), m => (m as ComputeGradient)!);
+        Assert.Equal([(0, 2), (2, 2)], requests.Select(r => (r.NodeStart, r.NodeSize)).Order());
+        foreach (var request in requests) Computed(gather, w2, request);
+        Reduced(gather, w2);
+        Assert.Equal(Step, ExpectMsg<StepAllReduced>().Step);
+    }
+
+    [Fact]
+    public void AllReduce_EveryHolderLost_ThenOnlyAWorkerWithoutTheReplica_FailsTheStep()
+    {
+        var workers = Workers(3);
+        var (w1, w2, w3) = (workers[0], workers[1], workers[2]);
+        var gather = StartGather([w1, w2], holders: [w1, w2]);
+        foreach (var worker in new[] { w1, w2 }) Begin(worker);
+        gather.Tell(new WorkerLost(w1.Ref, [w2.Ref]));
+        gather.Tell(new WorkerLost(w2.Ref, []));
+
+        gather.Tell(new WorkerReady(w3.Ref, [w3.Ref], Endpoint(workers, w3)));
         var failed = ExpectMsg<StepFailed>();
         Assert.Equal(Step, failed.Step);
-        Assert.Contains("every worker holding the model was lost", failed.Reason);
+        Assert.Contains("no worker holds the weights and optimizer state", failed.Reason);
     }
 
     [Fact]
