@@ -177,9 +177,7 @@ internal sealed partial class StepGather
         AskHashes(node);
     }
 
-    private void AskToVerify(Node node, IActorRef worker) =>
-        worker.Tell(new ComputeGradient(_allReduce!.RunId, _plan.Number, _plan.Number, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size, Verify: true),
-            _coordinator);
+    private void AskToVerify(Node node, IActorRef worker) => worker.Tell(Request(node, verify: true), _coordinator);
 
     private void AskHashes(Node node)
     {
@@ -213,9 +211,10 @@ internal sealed partial class StepGather
     private void Judge(Node node, Check check)
     {
         if (check.Received.Count < _owners.Length || !check.Computed.TryGetValue(check.Verifier, out var verifier)) return;
-        var received = Enumerable.Range(0, _owners.Length).Select(s => check.Received[s]).ToArray();
-        bool AsReceived(PartHashes h) => h.Hashes.SequenceEqual(received) && h.SampleCount == node.Scalars!.SampleCount
-            && BitConverter.DoubleToInt64Bits(h.LossSum) == BitConverter.DoubleToInt64Bits(node.Scalars.LossSum) && h.CorrectCount == node.Scalars.CorrectCount;
+        // What the owners got from the worker that computed the node, with the totals it reported.
+        var sent = new PartHashes(_allReduce!.RunId, _plan.Number, _round, node.Start, node.Size, Computed: true, [.. Enumerable.Range(0, _owners.Length)],
+            [.. Enumerable.Range(0, _owners.Length).Select(s => check.Received[s])], node.Scalars!.SampleCount, node.Scalars.LossSum, node.Scalars.CorrectCount);
+        bool AsReceived(PartHashes h) => Same(h, sent);
         static bool Same(PartHashes a, PartHashes b) => a.Hashes.SequenceEqual(b.Hashes) && a.SampleCount == b.SampleCount
             && BitConverter.DoubleToInt64Bits(a.LossSum) == BitConverter.DoubleToInt64Bits(b.LossSum) && a.CorrectCount == b.CorrectCount;
         var chunks = $"chunks [{node.Start}, {node.Start + node.Size}) of step {_plan.Number}";

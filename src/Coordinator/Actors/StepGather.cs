@@ -187,9 +187,13 @@ internal sealed partial class StepGather : ReceiveActor, IWithTimers
         node.AskedOf.Add(target);
         _busy[target] = _busy.GetValueOrDefault(target) + 1;
         if (_allReduce is null) SendWeights(target);
-        target.Tell(new ComputeGradient(_weights.RunId, _plan.Number, _weights.Version, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size), _coordinator);
+        target.Tell(Request(node), _coordinator);
         if (node.Attempts > 1) _log.Info("step {0}: chunks [{1}, {2}) given to {3} (attempt {4})", _plan.Number, node.Start, node.Start + node.Size, target.Path, node.Attempts);
     }
+
+    /// <summary>The request for <paramref name="node"/> (all-reduce, with <paramref name="verify"/>: to compute it again and answer with hashes only).</summary>
+    private ComputeGradient Request(Node node, bool verify = false) =>
+        new(_weights.RunId, _plan.Number, _weights.Version, _plan.Epoch, node.SampleStart, node.SampleCount, node.Start, node.Size, verify);
 
     /// <summary>
     /// Gives <paramref name="node"/> to a ready worker that has neither computed it nor is computing it

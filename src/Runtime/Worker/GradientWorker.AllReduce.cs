@@ -40,7 +40,6 @@ public sealed partial class GradientWorker
     private Optimizer? _optimizer;
     private long _replicaVersion = -1;
     private ReduceStep? _step;
-    private IActorRef _runCoordinator = ActorRefs.Nobody;
     private (long Version, ulong Hash)? _stateHash;
 
     private bool AllReduce => _setup?.Reduce == ReduceMode.AllReduce;
@@ -66,7 +65,6 @@ public sealed partial class GradientWorker
             return $"invalid optimizer: {e.Message}";
         }
         _replica = new float[ParameterCount];
-        _runCoordinator = Sender;
         _channel.MaximumValues = ParameterCount * (1 + _optimizer.State.Count);
         return null;
     }
@@ -87,7 +85,7 @@ public sealed partial class GradientWorker
             {
                 Revise(current, layout);
                 // The coordinator may have set this worker aside and taken it back: say again that the sum is here.
-                if (current.Reported) _runCoordinator.Tell(new StepReduced(layout.RunId, current.Number, false, 0, current.Round));
+                if (current.Reported) _runOwner.Tell(new StepReduced(layout.RunId, current.Number, false, 0, current.Round));
                 return;
             }
             else ReleaseStep(); // the step starts over with other segments (the replica has not moved)
@@ -108,7 +106,7 @@ public sealed partial class GradientWorker
         if (_replicaVersion != layout.Step && !layout.AwaitingState.Contains(Me))
         {
             _log.Warning("step {0}: holding weights version {1}; asking for the state", layout.Step, _replicaVersion);
-            _runCoordinator.Tell(new NeedState(layout.RunId, layout.Step, _replicaVersion));
+            _runOwner.Tell(new NeedState(layout.RunId, layout.Step, _replicaVersion));
         }
         // Frames that came before the layout (a state of this step whatever its round).
         bool Current(FrameHeader h) => h.Step == layout.Step && (h.Kind == FrameKind.State || h.Round == layout.Round);
@@ -238,7 +236,7 @@ public sealed partial class GradientWorker
     private void SendPartHashes(ReduceStep step, (int Start, int Size) node, List<int> segments)
     {
         var hashes = segments.Select(s => PartHash(step.Owned[s][node].Span(step.Segment(s, ParameterCount).Length))).ToArray();
-        _runCoordinator.Tell(new PartHashes(step.Layout.RunId, step.Number, step.Round, node.Start, node.Size, Computed: false, [.. segments], hashes));
+        _runOwner.Tell(new PartHashes(step.Layout.RunId, step.Number, step.Round, node.Start, node.Size, Computed: false, [.. segments], hashes));
     }
 
     /// <summary>Segment <paramref name="s"/> of the node sum held for <paramref name="node"/> to its owner (this worker included).</summary>
@@ -385,7 +383,7 @@ public sealed partial class GradientWorker
         if (++step.HasCount < step.SegmentCount || step.Reported) return;
         step.Reported = true;
         var hash = _stateHash is { } h && h.Version == step.Number ? h.Hash : (ulong?)null;
-        _runCoordinator.Tell(new StepReduced(step.Layout.RunId, step.Number, hash.HasValue, hash ?? 0, step.Round));
+        _runOwner.Tell(new StepReduced(step.Layout.RunId, step.Number, hash.HasValue, hash ?? 0, step.Round));
     }
 
     /// <summary>θ ← update(θ, the step's sum): the same update, on the same bits, on every replica.</summary>

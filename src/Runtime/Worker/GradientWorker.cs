@@ -80,32 +80,13 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         {
             if (FromCoordinator(setup) && NotInAnotherRun(setup)) HandleSetup(setup);
         });
-        Receive<WeightsUpdate>(update =>
-        {
-            if (FromCoordinator(update)) HandleWeights(update);
-            else update.Parameters.Release();
-        });
-        Receive<ComputeGradient>(request =>
-        {
-            if (FromCoordinator(request)) HandleCompute(request);
-        });
-        Receive<RunFinished>(finished =>
-        {
-            if (FromCoordinator(finished)) HandleRunFinished(finished);
-        });
+        ReceiveFromCoordinator<WeightsUpdate>(HandleWeights, refused: update => update.Parameters.Release());
+        ReceiveFromCoordinator<ComputeGradient>(HandleCompute);
+        ReceiveFromCoordinator<RunFinished>(HandleRunFinished);
         Receive<TensorArrived>(HandleFrame);
-        Receive<StepLayout>(layout =>
-        {
-            if (FromCoordinator(layout)) HandleLayout(layout);
-        });
-        Receive<SendState>(request =>
-        {
-            if (FromCoordinator(request)) HandleSendState(request);
-        });
-        Receive<HashParts>(request =>
-        {
-            if (FromCoordinator(request)) HandleHashParts(request);
-        });
+        ReceiveFromCoordinator<StepLayout>(HandleLayout);
+        ReceiveFromCoordinator<SendState>(HandleSendState);
+        ReceiveFromCoordinator<HashParts>(HandleHashParts);
         Receive<TensorLinkFailed>(failed => _log.Warning("tensor channel: {0} {1}", failed.Peer, failed.Reason));
     }
 
@@ -148,6 +129,13 @@ public sealed partial class GradientWorker : ReceiveActor, IWithUnboundedStash
         _weights?.Release();
         _refused.LogSummary("stopped");
     }
+
+    /// <summary>Handles <typeparamref name="T"/> when it comes from this worker's coordinator (<see cref="FromCoordinator"/>); else <paramref name="refused"/>.</summary>
+    private void ReceiveFromCoordinator<T>(Action<T> handle, Action<T>? refused = null) => Receive<T>(message =>
+    {
+        if (FromCoordinator(message!)) handle(message);
+        else refused?.Invoke(message);
+    });
 
     /// <summary>
     /// Whether the message comes from this worker's coordinator: in the coordinator's process the actor
